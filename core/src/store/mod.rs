@@ -1,0 +1,179 @@
+//! The system of record: one [`Store`] over SQLite (the embedded default, a
+//! file in the data dir) or PostgreSQL (shared by many instances).
+//!
+//! Both speak through sqlx's `Any` driver, so each query is written once.
+//! The two databases differ in DDL and in a handful of statements; those
+//! differences live in the migrations (one SQL text per dialect) and in
+//! [`Dialect`], and nowhere else. Column types are kept to what both agree
+//! on: BIGINT for integers and flags, DOUBLE PRECISION for reals, TEXT for
+//! strings and JSON, BLOB/BYTEA for bytes; times are unix nanoseconds or
+//! seconds in BIGINT columns.
+
+mod migrate;
+pub mod testing;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use migrate::Migration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration {component}/{version} ({name}) was changed after it was applied")]
+    MigrationChanged {
+        component: String,
+        version: i64,
+        name: String,
+    },
+    /// A write broke a uniqueness rule (a name already taken, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("cannot open the store: {0}")]
+    Open(String),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(err: serde_json::Error) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`] with
+    /// `what` as its message; other errors pass through.
+    pub fn conflict_on_unique(err: sqlx::Error, what: &str) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                StoreError::Conflict(what.to_string())
+            }
+            _ => StoreError::Database(err),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens the store at `url` (`postgres://…`), or, with no URL, the SQLite
+    /// file `turnout.db` inside `data_dir`, creating it on first start.
+    pub async fn open(
+        url: Option<&str>,
+        data_dir: &Path,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        match url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::open_postgres(url, max_connections).await
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                Self::open_sqlite(url, max_connections).await
+            }
+            Some(other) => Err(StoreError::Open(format!(
+                "store.url must start with postgres:// or sqlite:, got {:?}",
+                other.split(':').next().unwrap_or_default()
+            ))),
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    StoreError::Open(format!("cannot create {}: {e}", data_dir.display()))
+                })?;
+                let path = data_dir.join("turnout.db");
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                Self::open_sqlite(&url, max_connections).await
+            }
+        }
+    }
+
+    async fn open_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Postgres,
+        })
+    }
+
+    async fn open_sqlite(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        // WAL lets readers run beside the one writer; busy_timeout makes a
+        // second writer wait instead of failing with SQLITE_BUSY.
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.clamp(1, 8))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Sqlite,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Applies the component's migrations that have not run yet. Safe to
+    /// call from several instances at once.
+    pub async fn migrate(
+        &self,
+        component: &str,
+        migrations: &[Migration],
+    ) -> Result<usize, StoreError> {
+        migrate::run(self, component, migrations).await
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,67 @@
+//! The admin API under `/admin/v1/`, for operators: plans, keys, usage and
+//! the audit log, behind the admin token.
+
+mod extract;
+mod handlers;
+pub mod paging;
+pub mod service;
+mod usage;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::keys::Registry;
+use crate::keys::sync::Follower;
+use crate::usage::UsageRecorder;
+pub use service::{Admin, AdminError};
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub admin: Admin,
+    pub registry: Arc<Registry>,
+    pub follower: Arc<Follower>,
+    pub usage: Arc<UsageRecorder>,
+    pub public_url: Option<String>,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route(
+            "/admin/v1/plans",
+            get(handlers::list_plans).post(handlers::create_plan),
+        )
+        .route(
+            "/admin/v1/plans/{id}",
+            get(handlers::get_plan)
+                .patch(handlers::update_plan)
+                .delete(handlers::delete_plan),
+        )
+        .route(
+            "/admin/v1/keys",
+            get(handlers::list_keys).post(handlers::create_key),
+        )
+        .route(
+            "/admin/v1/keys/{id}",
+            get(handlers::get_key)
+                .patch(handlers::update_key)
+                .delete(handlers::revoke_key),
+        )
+        .route("/admin/v1/usage", get(usage::get_usage))
+        .route("/admin/v1/audit", get(handlers::list_audit))
+        .with_state(state)
+}
+
+/// Scheme and authority for absolute links.
+pub(crate) fn base_url(state: &AdminState, headers: &http::HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}

@@ -1,0 +1,257 @@
+//! Wiring: from a [`Config`] to a listening gateway with its background
+//! tasks, and back down again on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use turnout_core::{Clock, Store};
+
+use crate::admin::{self, Admin, AdminState};
+use crate::config::Config;
+use crate::edge::Gateway;
+use crate::keys::Registry;
+use crate::keys::secret::KeyHasher;
+use crate::keys::sync::Follower;
+use crate::limiter::memory::MemoryLimiter;
+use crate::limiter::quota_store;
+use crate::proxy::Proxy;
+use crate::proxy::upstream::Upstream;
+use crate::routes::RouteTable;
+use crate::usage::UsageRecorder;
+
+/// The gateway's tables.
+pub const MIGRATIONS: &[turnout_core::store::Migration] = &[turnout_core::store::Migration {
+    version: 1,
+    name: "gateway",
+    sqlite: include_str!("../migrations/sqlite/0001_gateway.sql"),
+    postgres: include_str!("../migrations/postgres/0001_gateway.sql"),
+}];
+
+/// Opens the configured store and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(
+        config.store.url.as_deref(),
+        &config.data_dir,
+        config.store.max_connections,
+    )
+    .await
+    .context("opening the store")?;
+    store
+        .migrate("gateway", MIGRATIONS)
+        .await
+        .context("migrating the store")?;
+    Ok(store)
+}
+
+/// What the CLI and the server both need to change plans and keys.
+pub async fn admin_for(
+    config: &Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Admin> {
+    let secret =
+        admin::service::key_hash_secret(&store, config.key_hash_secret.as_deref(), &*clock).await?;
+    Ok(Admin {
+        store,
+        hasher: KeyHasher::new(&secret),
+        clock,
+    })
+}
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// Set when this start generated the admin token (first start, none
+    /// configured): the only time it is ever shown.
+    pub generated_admin_token: Option<String>,
+    pub store: Store,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, flushes counts.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after [`Running::trigger`] or a signal
+    /// handler calls it).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    pub fn trigger(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let store = open_store(&config).await?;
+    let admin = admin_for(&config, store.clone(), Arc::clone(&clock)).await?;
+    let generated_admin_token = match &config.admin_token {
+        Some(_) => None,
+        None => admin.ensure_admin_token().await?,
+    };
+
+    let registry = Arc::new(Registry::new(admin.hasher.clone()));
+    let follower = Arc::new(Follower::new(
+        store.clone(),
+        Arc::clone(&registry),
+        config
+            .admin_token
+            .as_deref()
+            .map(turnout_core::token::sha256_hex),
+    ));
+    follower
+        .catch_up()
+        .await
+        .context("loading keys and plans")?;
+
+    let now_secs = clock.now().timestamp();
+    let stored_counts = quota_store::load_recent(&store, now_secs, 40 * 86_400).await?;
+    let limiter = Arc::new(MemoryLimiter::new(stored_counts));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let instance = config.usage.instance.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "turnout".into());
+        format!("{host}:{}:{}", addr.port(), turnout_core::token::lower36(4))
+    });
+    let usage = Arc::new(UsageRecorder::new(instance));
+
+    let upstreams: Vec<Arc<Upstream>> = config
+        .upstreams
+        .iter()
+        .map(|u| Upstream::new(u).map(Arc::new).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    let routes = RouteTable::new(&config.routes, &upstreams);
+
+    let local = admin::router(AdminState {
+        admin: admin.clone(),
+        registry: Arc::clone(&registry),
+        follower: Arc::clone(&follower),
+        usage: Arc::clone(&usage),
+        public_url: config.public_url.clone(),
+    })
+    .merge(crate::ops::router(store.clone()))
+    .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") });
+
+    let gateway = Arc::new(Gateway {
+        registry: Arc::clone(&registry),
+        routes,
+        limiter: limiter.clone(),
+        proxy: Proxy::new(&config.proxy, Arc::clone(&clock)),
+        usage: Arc::clone(&usage),
+        clock: Arc::clone(&clock),
+        local,
+        max_body_bytes: config.server.max_body_bytes,
+        body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
+        access_log: config.log.access,
+    });
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let background = vec![
+        tokio::spawn(Arc::clone(&follower).run(
+            Duration::from_millis(config.sync.poll_ms.max(10)),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(every(
+            Duration::from_millis(config.ratelimit.quota_flush_ms.max(10)),
+            shutdown_rx.clone(),
+            {
+                let (store, limiter, clock) = (store.clone(), limiter.clone(), Arc::clone(&clock));
+                move || flush_quotas(store.clone(), limiter.clone(), Arc::clone(&clock))
+            },
+        )),
+        tokio::spawn(every(
+            Duration::from_millis(config.usage.flush_ms.max(10)),
+            shutdown_rx.clone(),
+            {
+                let (store, usage, clock) = (store.clone(), Arc::clone(&usage), Arc::clone(&clock));
+                move || {
+                    let (store, usage, clock) =
+                        (store.clone(), Arc::clone(&usage), Arc::clone(&clock));
+                    async move { crate::usage::flush(&store, &usage, &*clock).await }
+                }
+            },
+        )),
+        tokio::spawn(every(Duration::from_secs(3600), shutdown_rx.clone(), {
+            let (store, clock) = (store.clone(), Arc::clone(&clock));
+            move || {
+                let (store, clock) = (store.clone(), Arc::clone(&clock));
+                async move {
+                    if let Err(err) =
+                        quota_store::prune(&store, clock.now().timestamp(), 70 * 86_400).await
+                    {
+                        tracing::warn!(error = %err, "pruning old quota counts failed");
+                    }
+                }
+            }
+        })),
+    ];
+
+    let header_timeout = Duration::from_millis(config.server.header_read_timeout_ms);
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let task = {
+        let (store, limiter, usage, clock) = (
+            store.clone(),
+            limiter.clone(),
+            Arc::clone(&usage),
+            Arc::clone(&clock),
+        );
+        tokio::spawn(async move {
+            crate::server::serve(listener, gateway, header_timeout, grace, shutdown_rx).await;
+            for task in background {
+                let _ = task.await;
+            }
+            // Last counts of this process: nothing admitted goes uncounted.
+            flush_quotas(store.clone(), limiter, Arc::clone(&clock)).await;
+            crate::usage::flush(&store, &usage, &*clock).await;
+            tracing::info!("stopped");
+        })
+    };
+    tracing::info!(%addr, keys = registry.key_count(), store = store.dialect().name(), "turnout is listening");
+    Ok(Running {
+        addr,
+        generated_admin_token,
+        store,
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+async fn flush_quotas(store: Store, limiter: Arc<MemoryLimiter>, clock: Arc<dyn Clock>) {
+    let deltas = limiter.take_unflushed();
+    if deltas.is_empty() {
+        return;
+    }
+    if let Err(err) = quota_store::add(&store, &deltas, clock.now().timestamp()).await {
+        tracing::warn!(error = %err, "quota flush failed; will retry");
+        limiter.restore_unflushed(deltas);
+    }
+}
+
+/// Runs `job` every `period` until shutdown.
+async fn every<F, Fut>(period: Duration, mut shutdown: watch::Receiver<bool>, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => job().await,
+            _ = shutdown.changed() => return,
+        }
+    }
+}

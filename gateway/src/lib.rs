@@ -1,0 +1,16 @@
+//! Turnout's API gateway: API keys grouped into plans, rate limits and
+//! quotas, routing to upstream groups, usage analytics and the admin API.
+//! The `turnout` binary (main.rs) is a thin CLI over this library.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod edge;
+pub mod keys;
+pub mod limiter;
+pub mod ops;
+pub mod proxy;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
+pub mod usage;

@@ -1,0 +1,72 @@
+//! `/healthz` (the process answers), `/readyz` (its dependencies answer),
+//! `/metrics` (Prometheus text).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use turnout_core::Store;
+
+/// The process-wide metrics recorder: installed once, shared by every app
+/// started in this process (tests start several).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct OpsState {
+    store: Store,
+    metrics: PrometheusHandle,
+}
+
+pub fn router(store: Store) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(OpsState {
+            store,
+            metrics: metrics_handle(),
+        })
+}
+
+async fn readyz(State(s): State<OpsState>) -> Response {
+    let store = match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "error: no answer within 2 s".to_string(),
+    };
+    let ready = store == "ok";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {"store": store, "ratelimit": "ok (memory)"},
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<OpsState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,1 @@
+//! SMS and email outreach (built in the outreach issue).

@@ -1,0 +1,1 @@
+//! Volunteers, events and attendances (built in the search issue).
