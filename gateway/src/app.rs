@@ -91,7 +91,25 @@ impl Running {
     }
 }
 
+/// What a caller may inject besides the config.
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub observer: Option<crate::edge::DecisionObserver>,
+}
+
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    start_with(
+        config,
+        Options {
+            clock,
+            observer: None,
+        },
+    )
+    .await
+}
+
+pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Running> {
+    let Options { clock, observer } = options;
     let store = open_store(&config).await?;
     let admin = admin_for(&config, store.clone(), Arc::clone(&clock)).await?;
     let generated_admin_token = match &config.admin_token {
@@ -155,6 +173,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         max_body_bytes: config.server.max_body_bytes,
         body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         access_log: config.log.access,
+        observer,
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

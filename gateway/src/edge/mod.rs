@@ -49,7 +49,12 @@ pub struct Gateway {
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub access_log: bool,
+    /// Sees every limiter decision with the time it was made; for tests
+    /// that check the limiter's bound against its own clock readings.
+    pub observer: Option<DecisionObserver>,
 }
+
+pub type DecisionObserver = Arc<dyn Fn(&str, turnout_core::clock::Nanos, &Decision) + Send + Sync>;
 
 /// Usage and log labels for requests that have no key or no route.
 fn unknown() -> Arc<str> {
@@ -231,6 +236,9 @@ impl Gateway {
                     err.to_string(),
                 )
             })?;
+        if let Some(observe) = &self.observer {
+            observe(&key.id, now, &decision);
+        }
         let allowed = decision.allowed();
         metrics::counter!("turnout_limiter_decisions_total", "decision" => if allowed { "allow" } else { "deny" }).increment(1);
         trail.decision = Some(decision);

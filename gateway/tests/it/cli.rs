@@ -1,0 +1,209 @@
+//! The `turnout` binary as a newcomer and an operator use it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use turnout_core::store::testing::fresh_dir;
+
+fn turnout(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_turnout"));
+    cmd.current_dir(dir)
+        .env_remove("TURNOUT_CONFIG")
+        .env("TURNOUT_LISTEN", "127.0.0.1:0")
+        .env("TURNOUT_LOG__LEVEL", "info")
+        .env("TURNOUT_LOG__ACCESS", "false")
+        .env("TURNOUT_SYNC__POLL_MS", "100");
+    cmd
+}
+
+/// A `turnout serve` process, killed if a failing test leaves it running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `turnout serve` in `dir` and returns it with its base URL. Its log
+/// keeps being read (and dropped) so the server never writes to a closed
+/// pipe.
+fn serve(dir: &std::path::Path) -> (Server, String) {
+    let mut child = turnout(dir)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let base = loop {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("turnout serve ended before listening: {seen:?}")
+        };
+        if let Some(pos) = line.find("\"addr\":\"") {
+            let rest = &line[pos + 8..];
+            break format!("http://{}", &rest[..rest.find('"').unwrap()]);
+        }
+        seen.push(line);
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (Server(child), base)
+}
+
+fn stdout_lines(server: &mut Server) -> Vec<String> {
+    let stdout = server.0.stdout.take().unwrap();
+    BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .collect()
+}
+
+fn sigterm(server: &Server) {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(server.0.id().to_string())
+        .status()
+        .unwrap();
+}
+
+fn run_ok(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn first_start_prints_the_admin_token_once_and_cli_changes_reach_the_server() {
+    let dir = fresh_dir("cli");
+    let (mut server, base) = serve(&dir);
+    let http = reqwest::Client::new();
+
+    let plan = run_ok(turnout(&dir).args([
+        "plans", "create", "--name", "starter", "--rate", "50", "--burst", "50", "--scopes",
+        "events",
+    ]));
+    assert_eq!(plan["name"], "starter");
+    let key = run_ok(turnout(&dir).args(["keys", "create", "--name", "app", "--plan", "starter"]));
+    let secret = key["key"].as_str().unwrap().to_string();
+    let id = key["id"].as_str().unwrap().to_string();
+
+    // A key made by the CLI is known to the running server within a second
+    // (no route serves /v1/nothing, so a known key gets 404, an unknown 401).
+    let made = Instant::now();
+    loop {
+        let status = http
+            .get(format!("{base}/v1/nothing"))
+            .header("x-api-key", &secret)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 404 {
+            break;
+        }
+        assert!(
+            made.elapsed() < Duration::from_secs(1),
+            "the server did not pick up the CLI's key: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run_ok(turnout(&dir).args(["keys", "disable", &id]));
+    let listed = run_ok(turnout(&dir).args(["keys", "list"]));
+    assert_eq!(listed[0]["status"], "disabled");
+    assert!(listed[0].get("key").is_none());
+
+    // SIGTERM: a clean exit, and the usage of the requests above is flushed.
+    sigterm(&server);
+    let printed = stdout_lines(&mut server).join("\n");
+    assert!(server.0.wait().unwrap().success());
+    let token = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("tka_"))
+        .expect("admin token printed")
+        .to_string();
+    assert!(
+        printed.contains("/admin/v1/keys"),
+        "the next step is shown: {printed}"
+    );
+
+    // The second start prints no token, and the printed one works.
+    let (mut again, base) = serve(&dir);
+    let resp = http
+        .get(format!("{base}/admin/v1/usage?granularity=day"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let usage: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        usage["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == id.as_str()),
+        "usage was flushed on SIGTERM: {usage}"
+    );
+
+    // Rotating the token retires the old one.
+    let rotated = turnout(&dir)
+        .args(["admin-token", "rotate"])
+        .output()
+        .unwrap();
+    let new_token = String::from_utf8(rotated.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let rotated_at = Instant::now();
+    loop {
+        let old = http
+            .get(format!("{base}/admin/v1/plans"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if old == 401 {
+            break;
+        }
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(1),
+            "old admin token still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let new = http
+        .get(format!("{base}/admin/v1/plans"))
+        .bearer_auth(&new_token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(new, 200);
+    sigterm(&again);
+    let printed_again = stdout_lines(&mut again).join("\n");
+    again.0.wait().unwrap();
+    assert!(
+        !printed_again.contains("tka_"),
+        "the token is printed only on first start"
+    );
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = fresh_dir("cli-bad");
+    let out = turnout(&dir)
+        .env("TURNOUT_SERVER__MAX_BODY", "1")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_body"));
+}

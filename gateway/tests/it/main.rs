@@ -1,0 +1,13 @@
+//! Integration tests: the gateway started on a random port with a fresh
+//! data dir (or a fresh PostgreSQL database), driven over HTTP the way a
+//! client or an operator would. One test binary, so the suite links once.
+
+mod admin_api;
+mod bad_input;
+mod cli;
+mod key_sync;
+mod paths;
+mod proxy;
+mod rate_limits;
+mod store_suite;
+mod support;
