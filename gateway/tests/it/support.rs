@@ -24,10 +24,12 @@ pub struct TestApp {
 
 /// A config with a fresh data dir, a random port and a known admin token.
 pub fn config() -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = fresh_dir("gw");
-    c.admin_token = Some(format!("tka_test_{}", turnout_core::token::base62(20)));
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: fresh_dir("gw"),
+        admin_token: Some(format!("tka_test_{}", turnout_core::token::base62(20))),
+        ..Config::default()
+    };
     c.log.format = LogFormat::Text;
     c.log.access = false;
     c.usage.flush_ms = 200;
