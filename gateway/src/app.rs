@@ -135,10 +135,12 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     let stored_counts = quota_store::load_recent(&store, now_secs, 40 * 86_400).await?;
     let limiter = Arc::new(MemoryLimiter::new(stored_counts));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (listeners, addr) = crate::server::bind(config.listen, workers)
         .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
     let instance = config.usage.instance.clone().unwrap_or_else(|| {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "turnout".into());
         format!("{host}:{}:{}", addr.port(), turnout_core::token::lower36(4))
@@ -162,18 +164,19 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     .merge(crate::ops::router(store.clone()))
     .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") });
 
-    let gateway = Arc::new(Gateway {
+    let shared = Arc::new(crate::edge::Shared {
         registry: Arc::clone(&registry),
         routes,
         limiter: limiter.clone(),
-        proxy: Proxy::new(&config.proxy, Arc::clone(&clock)),
         usage: Arc::clone(&usage),
         clock: Arc::clone(&clock),
         local,
+        control: tokio::runtime::Handle::current(),
         max_body_bytes: config.server.max_body_bytes,
         body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         access_log: config.log.access,
         observer,
+        counters: crate::edge::Counters::default(),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -217,8 +220,18 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         })),
     ];
 
-    let header_timeout = Duration::from_millis(config.server.header_read_timeout_ms);
-    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let settings = crate::server::Settings {
+        header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+        grace: Duration::from_millis(config.server.shutdown_grace_ms),
+    };
+    let make_gateway = {
+        let (proxy_config, clock) = (config.proxy.clone(), Arc::clone(&clock));
+        move || Gateway {
+            shared: Arc::clone(&shared),
+            proxy: Proxy::new(&proxy_config, Arc::clone(&clock)),
+        }
+    };
+    let threads = crate::server::spawn_workers(listeners, make_gateway, settings, shutdown_rx)?;
     let task = {
         let (store, limiter, usage, clock) = (
             store.clone(),
@@ -227,7 +240,13 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             Arc::clone(&clock),
         );
         tokio::spawn(async move {
-            crate::server::serve(listener, gateway, header_timeout, grace, shutdown_rx).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+            })
+            .await;
+            tracing::info!("all connections finished");
             for task in background {
                 let _ = task.await;
             }
@@ -237,7 +256,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             tracing::info!("stopped");
         })
     };
-    tracing::info!(%addr, keys = registry.key_count(), store = store.dialect().name(), "turnout is listening");
+    tracing::info!(%addr, workers, keys = registry.key_count(), store = store.dialect().name(), "turnout is listening");
     Ok(Running {
         addr,
         generated_admin_token,

@@ -133,6 +133,9 @@ pub struct ServerConfig {
     pub body_read_timeout_ms: u64,
     /// How long in-flight requests may take to finish on SIGTERM.
     pub shutdown_grace_ms: u64,
+    /// Worker threads, each with its own listener and upstream pool.
+    /// Absent: one per CPU this process may run on.
+    pub workers: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +145,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 15_000,
             shutdown_grace_ms: 30_000,
+            workers: None,
         }
     }
 }

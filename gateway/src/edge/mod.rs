@@ -37,21 +37,82 @@ use crate::proxy::{Outbound, Proxy};
 use crate::routes::{RouteTable, check_path};
 use crate::usage::{Outcome, UsageRecorder};
 
-pub struct Gateway {
+/// What every worker shares.
+pub struct Shared {
     pub registry: Arc<Registry>,
     pub routes: RouteTable,
     pub limiter: Arc<dyn Limiter>,
-    pub proxy: Proxy,
     pub usage: Arc<UsageRecorder>,
     pub clock: Arc<dyn Clock>,
-    /// Admin API, health, metrics.
+    /// Admin API, health, metrics: run on `control`, the runtime that owns
+    /// the store's connections and the background tasks, not on a worker.
     pub local: axum::Router,
+    pub control: tokio::runtime::Handle,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub access_log: bool,
     /// Sees every limiter decision with the time it was made; for tests
     /// that check the limiter's bound against its own clock readings.
     pub observer: Option<DecisionObserver>,
+    pub counters: Counters,
+}
+
+/// One worker's gateway: the shared state and the worker's own upstream
+/// connection pool.
+pub struct Gateway {
+    pub shared: Arc<Shared>,
+    pub proxy: Proxy,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// The per-request metrics, registered once: a `counter!` call with labels
+/// looks its series up in the registry every time.
+pub struct Counters {
+    by_outcome: Vec<(&'static str, metrics::Counter)>,
+    allow: metrics::Counter,
+    deny: metrics::Counter,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            by_outcome: std::iter::once("served")
+                .chain(REJECTION_CODES)
+                .chain(std::iter::once("other"))
+                .map(|o| {
+                    (
+                        o,
+                        metrics::counter!("turnout_requests_total", "outcome" => o),
+                    )
+                })
+                .collect(),
+            allow: metrics::counter!("turnout_limiter_decisions_total", "decision" => "allow"),
+            deny: metrics::counter!("turnout_limiter_decisions_total", "decision" => "deny"),
+        }
+    }
+}
+
+impl Counters {
+    fn request(&self, outcome: Outcome) {
+        let name = match outcome {
+            Outcome::Served => "served",
+            Outcome::Rejected(reason) => reason,
+        };
+        if let Some((_, c)) = self.by_outcome.iter().find(|(o, _)| *o == name) {
+            c.increment(1);
+        }
+    }
+
+    fn decision(&self, allowed: bool) {
+        if allowed { &self.allow } else { &self.deny }.increment(1);
+    }
 }
 
 pub type DecisionObserver = Arc<dyn Fn(&str, turnout_core::clock::Nanos, &Decision) + Send + Sync>;
@@ -85,9 +146,16 @@ impl Gateway {
         let (mut response, trail) = if is_api {
             self.api(req, &request_id, peer).await
         } else {
-            let response = match self.local.clone().oneshot(req.map(Body::new)).await {
-                Ok(r) => r,
-                Err(never) => match never {},
+            let local = self.local.clone().oneshot(req.map(Body::new));
+            let response = match self.control.spawn(local).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(never)) => match never {},
+                Err(_) => Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "the server is shutting down",
+                )
+                .into_response(),
             };
             (
                 response,
@@ -130,11 +198,7 @@ impl Gateway {
                 latency.as_micros() as u64,
                 trail.outcome,
             );
-            let outcome = match trail.outcome {
-                Outcome::Served => "served",
-                Outcome::Rejected(reason) => reason,
-            };
-            metrics::counter!("turnout_requests_total", "outcome" => outcome).increment(1);
+            self.counters.request(trail.outcome);
         }
         if let Some(path) = path_for_log {
             tracing::info!(
@@ -240,7 +304,7 @@ impl Gateway {
             observe(&key.id, now, &decision);
         }
         let allowed = decision.allowed();
-        metrics::counter!("turnout_limiter_decisions_total", "decision" => if allowed { "allow" } else { "deny" }).increment(1);
+        self.counters.decision(allowed);
         trail.decision = Some(decision);
         if !allowed {
             return Err(ratelimit::rejection(
@@ -272,26 +336,27 @@ impl Gateway {
 /// Usage keeps rejection reasons as `&'static str`; problem codes are
 /// mapped back to the fixed set the edge produces.
 fn static_code(code: &str) -> &'static str {
-    const CODES: [&str; 12] = [
-        "invalid_path",
-        "invalid_api_key",
-        "key_disabled",
-        "not_found",
-        "forbidden",
-        "rate_limited",
-        "quota_exceeded",
-        "payload_too_large",
-        "request_timeout",
-        "malformed_body",
-        "upstream_unavailable",
-        "upstream_timeout",
-    ];
-    CODES
+    REJECTION_CODES
         .iter()
         .find(|c| **c == code)
         .copied()
         .unwrap_or("other")
 }
+
+const REJECTION_CODES: [&str; 12] = [
+    "invalid_path",
+    "invalid_api_key",
+    "key_disabled",
+    "not_found",
+    "forbidden",
+    "rate_limited",
+    "quota_exceeded",
+    "payload_too_large",
+    "request_timeout",
+    "malformed_body",
+    "upstream_unavailable",
+    "upstream_timeout",
+];
 
 /// The path and query as logged: without the `api_key` parameter.
 fn loggable_path(uri: &http::Uri) -> String {

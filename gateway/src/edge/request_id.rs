@@ -2,9 +2,23 @@
 //! ASCII characters), otherwise a fresh one. It is echoed on every response,
 //! sent upstream, and written in every log line about the request.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use http::{HeaderMap, HeaderValue};
 
 pub const HEADER: &str = "x-request-id";
+
+/// A fresh id: a random per-process prefix and a counter. Unique across
+/// instances and restarts (the prefix has 71 random bits) and cheap enough
+/// for every request; ids are for correlation, not secrets.
+fn fresh() -> HeaderValue {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| turnout_core::token::base62(12));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix}{n:010x}")).expect("base62 and hex are header values")
+}
 
 pub fn from_request(headers: &HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get(HEADER) {
@@ -13,7 +27,7 @@ pub fn from_request(headers: &HeaderMap) -> HeaderValue {
             return v.clone();
         }
     }
-    HeaderValue::from_str(&turnout_core::token::base62(22)).expect("base62 is a header value")
+    fresh()
 }
 
 #[cfg(test)]
@@ -26,7 +40,9 @@ mod tests {
         h.insert(HEADER, HeaderValue::from_static("abc-123"));
         assert_eq!(from_request(&h), "abc-123");
         h.insert(HEADER, HeaderValue::from_str(&"x".repeat(129)).unwrap());
-        assert_eq!(from_request(&h).len(), 22);
+        let fresh = from_request(&h);
+        assert_eq!(fresh.len(), 22);
+        assert_ne!(fresh, from_request(&h), "fresh ids differ");
         h.insert(HEADER, HeaderValue::from_static("has space"));
         assert_ne!(from_request(&h), "has space");
     }

@@ -53,8 +53,10 @@ pub struct QuotaCount {
 }
 
 pub struct MemoryLimiter {
-    shards: Box<[Mutex<HashMap<String, Subject>>]>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[Mutex<HashMap<String, Subject, foldhash::fast::FixedState>>]>,
+    /// Subjects are our own key ids, never client-chosen strings, so a fast
+    /// hash without flooding resistance is safe here.
+    hasher: foldhash::fast::FixedState,
     /// Counts loaded from the store at start, taken by each subject when it
     /// is first seen.
     stored: Mutex<HashMap<(String, Window), (String, u64)>>,
@@ -75,14 +77,18 @@ impl MemoryLimiter {
             .map(|c| ((c.subject, c.window), (c.period, c.count)))
             .collect();
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: Default::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            // A seed of its own: the shard's maps hash with the default
+            // one, and entries of a shard must not share low hash bits.
+            hasher: foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15),
             stored: Mutex::new(stored),
             carried: Mutex::new(Vec::new()),
         }
     }
 
-    fn shard(&self, subject: &str) -> &Mutex<HashMap<String, Subject>> {
+    fn shard(&self, subject: &str) -> &Mutex<HashMap<String, Subject, foldhash::fast::FixedState>> {
         &self.shards[(self.hasher.hash_one(subject) as usize) % SHARDS]
     }
 

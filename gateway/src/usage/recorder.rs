@@ -52,20 +52,26 @@ struct Cell {
     dirty: bool,
 }
 
-type Shard = HashMap<(i64, Arc<str>, Arc<str>), Cell>;
+type Shard = HashMap<(i64, Arc<str>, Arc<str>), Cell, foldhash::fast::FixedState>;
 
 pub struct UsageRecorder {
     pub instance: String,
     shards: Box<[Mutex<Shard>]>,
-    hasher: std::collections::hash_map::RandomState,
+    /// Subjects are our own key ids, never client-chosen strings, so a fast
+    /// hash without flooding resistance is safe here.
+    hasher: foldhash::fast::FixedState,
 }
 
 impl UsageRecorder {
     pub fn new(instance: String) -> Self {
         Self {
             instance,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: Default::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            // A seed of its own: the shard's maps hash with the default
+            // one, and entries of a shard must not share low hash bits.
+            hasher: foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15),
         }
     }
 
