@@ -201,7 +201,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
                 move || {
                     let (store, usage, clock) =
                         (store.clone(), Arc::clone(&usage), Arc::clone(&clock));
-                    async move { crate::usage::flush(&store, &usage, &*clock).await }
+                    async move { crate::usage::flush(&store, &usage, &*clock, false).await }
                 }
             },
         )),
@@ -252,7 +252,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             }
             // Last counts of this process: nothing admitted goes uncounted.
             flush_quotas(store.clone(), limiter, Arc::clone(&clock)).await;
-            crate::usage::flush(&store, &usage, &*clock).await;
+            crate::usage::flush(&store, &usage, &*clock, true).await;
             tracing::info!("stopped");
         })
     };

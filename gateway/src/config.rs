@@ -195,7 +195,9 @@ impl Default for SyncConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UsageConfig {
-    /// How often usage aggregates are written to the store.
+    /// How often finished minutes of usage are written to the store (the
+    /// current minute is written when a report asks for it and on
+    /// shutdown).
     pub flush_ms: u64,
     /// Instance name in usage rows; absent: host name and port.
     pub instance: Option<String>,

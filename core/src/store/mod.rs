@@ -21,6 +21,18 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use migrate::Migration;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(
+            super::values_placeholders(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::values_placeholders(1, 1), "($1)");
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -58,6 +70,33 @@ impl StoreError {
         }
     }
 }
+
+/// `($1, $2), ($3, $4), …` for a multi-row `INSERT … VALUES`: one statement
+/// per batch instead of one per row, which is what makes a flush of ten
+/// thousand rows cheap. Both databases accept far more parameters per
+/// statement than [`MAX_BATCH_PARAMS`].
+pub fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Parameters per batched statement: under SQLite's default limit (32766)
+/// and PostgreSQL's (65535).
+pub const MAX_BATCH_PARAMS: usize = 30_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

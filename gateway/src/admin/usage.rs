@@ -68,7 +68,7 @@ pub async fn get_usage(
     }
 
     // This instance's latest counts first, so a report includes them.
-    crate::usage::flush(&s.admin.store, &s.usage, &*s.admin.clock).await;
+    crate::usage::flush(&s.admin.store, &s.usage, &*s.admin.clock, true).await;
     let rows = crate::usage::store::read(
         &s.admin.store,
         from.div_euclid(60),

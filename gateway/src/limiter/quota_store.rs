@@ -2,7 +2,8 @@
 //! read back at start. A crash loses at most the counts of one flush
 //! interval (`ratelimit.quota_flush_ms`, 1 s by default).
 
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
+use turnout_core::store::{MAX_BATCH_PARAMS, values_placeholders};
 use turnout_core::{Store, StoreError};
 
 use super::Window;
@@ -13,21 +14,35 @@ pub async fn add(store: &Store, deltas: &[QuotaCount], now_secs: i64) -> Result<
     if deltas.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool().begin().await?;
+    const COLUMNS: usize = 5;
+    // One row per (subject, window, period) in a statement: PostgreSQL
+    // refuses an upsert that touches the same row twice.
+    let mut merged: std::collections::BTreeMap<(&str, &str, &str), u64> = Default::default();
     for d in deltas {
-        sqlx::query(
-            "INSERT INTO quota_counts (key_id, period, period_start, count, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
+        *merged
+            .entry((&d.subject, d.window.as_str(), &d.period))
+            .or_default() += d.count;
+    }
+    let merged: Vec<_> = merged.into_iter().collect();
+    let mut tx = store.pool().begin().await?;
+    for batch in merged.chunks(MAX_BATCH_PARAMS / COLUMNS) {
+        // Generated placeholders only; every value is bound.
+        let sql = format!(
+            "INSERT INTO quota_counts (key_id, period, period_start, count, updated_at) VALUES {}
              ON CONFLICT (key_id, period, period_start)
              DO UPDATE SET count = quota_counts.count + excluded.count, updated_at = excluded.updated_at",
-        )
-        .bind(&d.subject)
-        .bind(d.window.as_str())
-        .bind(&d.period)
-        .bind(d.count as i64)
-        .bind(now_secs)
-        .execute(&mut *tx)
-        .await?;
+            values_placeholders(batch.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for ((subject, window, period), count) in batch {
+            query = query
+                .bind(subject.to_string())
+                .bind(window.to_string())
+                .bind(period.to_string())
+                .bind(*count as i64)
+                .bind(now_secs);
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())

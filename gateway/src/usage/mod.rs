@@ -12,11 +12,17 @@ pub use recorder::{Outcome, UsageRecorder};
 
 use turnout_core::{Clock, Store};
 
-/// Writes this instance's changed usage rows; on failure they stay in
-/// memory for the next attempt.
-pub async fn flush(store: &Store, recorder: &UsageRecorder, clock: &dyn Clock) {
+/// Writes this instance's changed usage rows (those of the current minute
+/// only with `include_current`); on failure they stay in memory for the
+/// next attempt.
+pub async fn flush(
+    store: &Store,
+    recorder: &UsageRecorder,
+    clock: &dyn Clock,
+    include_current: bool,
+) {
     let current_minute = clock.now_nanos().div_euclid(60_000_000_000);
-    let rows = recorder.take_dirty(current_minute);
+    let rows = recorder.take_dirty(current_minute, include_current);
     if rows.is_empty() {
         return;
     }

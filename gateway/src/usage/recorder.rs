@@ -116,13 +116,17 @@ impl UsageRecorder {
 
     /// The rows changed since the last call. Rows of minutes before
     /// `current_minute` are finished: they are handed out one last time and
-    /// dropped from memory.
-    pub fn take_dirty(&self, current_minute: i64) -> Vec<Row> {
+    /// dropped from memory. Rows of the current minute are handed out only
+    /// with `include_current` (a report asked for them, or shutdown):
+    /// rewriting every active key's row every few seconds cost more CPU than
+    /// serving the requests it counted.
+    pub fn take_dirty(&self, current_minute: i64, include_current: bool) -> Vec<Row> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let mut shard = shard.lock().expect("usage shard lock");
             shard.retain(|(minute, key, route), cell| {
-                if cell.dirty {
+                let finished = *minute < current_minute;
+                if cell.dirty && (finished || include_current) {
                     out.push((
                         *minute,
                         Arc::clone(key),
@@ -131,7 +135,7 @@ impl UsageRecorder {
                     ));
                     cell.dirty = false;
                 }
-                *minute >= current_minute
+                !finished
             });
         }
         out

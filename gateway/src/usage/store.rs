@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
+use turnout_core::store::{MAX_BATCH_PARAMS, values_placeholders};
 use turnout_core::{Store, StoreError};
 
 use super::recorder::{MinuteStats, Row as UsageRow};
@@ -11,19 +12,25 @@ pub async fn write(store: &Store, instance: &str, rows: &[UsageRow]) -> Result<(
     if rows.is_empty() {
         return Ok(());
     }
+    const COLUMNS: usize = 5;
     let mut tx = store.pool().begin().await?;
-    for (minute, key, route, stats) in rows {
-        sqlx::query(
-            "INSERT INTO usage_minutes (minute, key_id, route, instance, stats) VALUES ($1, $2, $3, $4, $5)
+    for batch in rows.chunks(MAX_BATCH_PARAMS / COLUMNS) {
+        // Generated placeholders only; every value is bound.
+        let sql = format!(
+            "INSERT INTO usage_minutes (minute, key_id, route, instance, stats) VALUES {}
              ON CONFLICT (minute, key_id, route, instance) DO UPDATE SET stats = excluded.stats",
-        )
-        .bind(minute)
-        .bind(key.as_ref())
-        .bind(route.as_ref())
-        .bind(instance)
-        .bind(serde_json::to_string(stats)?)
-        .execute(&mut *tx)
-        .await?;
+            values_placeholders(batch.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (minute, key, route, stats) in batch {
+            query = query
+                .bind(*minute)
+                .bind(key.to_string())
+                .bind(route.to_string())
+                .bind(instance.to_string())
+                .bind(serde_json::to_string(stats)?);
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
