@@ -10,6 +10,7 @@ fn turnout(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_turnout"));
     cmd.current_dir(dir)
         .env_remove("TURNOUT_CONFIG")
+        .env_remove("RUST_LOG")
         .env("TURNOUT_LISTEN", "127.0.0.1:0")
         .env("TURNOUT_LOG__LEVEL", "info")
         .env("TURNOUT_LOG__ACCESS", "false")
@@ -31,8 +32,14 @@ impl Drop for Server {
 /// keeps being read (and dropped) so the server never writes to a closed
 /// pipe.
 fn serve(dir: &std::path::Path) -> (Server, String) {
-    let mut child = turnout(dir)
-        .arg("serve")
+    let (server, base, _log) = serve_with(turnout(dir).arg("serve"));
+    (server, base)
+}
+
+/// Like [`serve`], for a prepared command; the log lines (JSON) after the
+/// listening line arrive on the returned channel.
+fn serve_with(cmd: &mut Command) -> (Server, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -49,8 +56,13 @@ fn serve(dir: &std::path::Path) -> (Server, String) {
         }
         seen.push(line);
     };
-    std::thread::spawn(move || lines.for_each(drop));
-    (Server(child), base)
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Server(child), base, rx)
 }
 
 fn stdout_lines(server: &mut Server) -> Vec<String> {
@@ -206,4 +218,99 @@ fn bad_config_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_body"));
+}
+
+/// Keys, admin tokens and bearer tokens never reach a log line or a metric;
+/// every access line carries its request id.
+#[tokio::test]
+async fn secrets_never_reach_logs_or_metrics() {
+    let dir = fresh_dir("cli-logs");
+    let upstream = crate::support::echo_upstream("a").await;
+    let admin_token = "tka_logtest_0123456789abcdefghijABCDEFGHIJ";
+    let (server, base, log) = serve_with(
+        turnout(&dir)
+            .env("TURNOUT_LOG__ACCESS", "true")
+            .env("TURNOUT_ADMIN_TOKEN", admin_token)
+            .env(
+                "TURNOUT_UPSTREAMS",
+                format!("[{{name = \"a\", targets = [\"{}\"]}}]", upstream.url()),
+            )
+            .env(
+                "TURNOUT_ROUTES",
+                "[{prefix = \"/v1/a\", upstream = \"a\", scopes = [\"a\"]}]",
+            )
+            .arg("serve"),
+    );
+    let http = reqwest::Client::new();
+    let plan = http
+        .post(format!("{base}/admin/v1/plans"))
+        .bearer_auth(admin_token)
+        .json(&serde_json::json!({"name": "p", "rate_per_second": 100, "burst": 100, "scopes": ["a"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.status(), 201);
+    let key: serde_json::Value = http
+        .post(format!("{base}/admin/v1/keys"))
+        .bearer_auth(admin_token)
+        .json(&serde_json::json!({"name": "k", "plan": "p"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["key"].as_str().unwrap().to_string();
+    let bearer = "eyJhbGciOiJFZERTQSJ9.user-token-that-must-not-be-logged.sig";
+    for url in [
+        format!("{base}/v1/a/x?api_key={secret}&q=1"),
+        format!("{base}/v1/a/x?q=2"),
+    ] {
+        let resp = http
+            .get(&url)
+            .header("x-api-key", &secret)
+            .header("x-request-id", "trace-for-log-test")
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sigterm(&server);
+    let mut server = server;
+    assert!(server.0.wait().unwrap().success());
+    let lines: Vec<String> = log.try_iter().collect();
+
+    let secret_part = secret.rsplit('_').next().unwrap();
+    for (what, text) in [("log", lines.join("\n")), ("metrics", metrics)] {
+        for needle in [secret_part, admin_token, bearer] {
+            assert!(
+                !text.contains(needle),
+                "{what} contains a secret ({needle})"
+            );
+        }
+    }
+    let access: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "turnout::access" && v["route"] == "/v1/a")
+        .collect();
+    assert_eq!(access.len(), 2, "one access line per request: {lines:?}");
+    for line in &access {
+        assert_eq!(line["request_id"], "trace-for-log-test");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["key"], key["id"], "the key's public id identifies it");
+    }
+    assert_eq!(
+        access[0]["path"], "/v1/a/x?q=1",
+        "api_key is removed from the logged path"
+    );
 }
