@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, config, echo_upstream, problem, route, upstream};
+use crate::support::{TestApp, config, echo_upstream, problem, routed_to};
 
 #[tokio::test]
 async fn the_admin_api_needs_the_admin_token() {
@@ -222,9 +222,7 @@ async fn keys_are_shown_once_listed_paged_and_audited() {
 #[tokio::test]
 async fn usage_reports_calls_rejections_statuses_and_latency() {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let c = routed_to(config(), &up);
     let app = TestApp::start(c).await;
     app.create_plan(json!({"name": "p", "rate_per_second": 0.01, "burst": 3, "scopes": ["a"]}))
         .await;

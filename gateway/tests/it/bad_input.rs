@@ -6,13 +6,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{TestApp, config, echo_upstream, problem, route, upstream};
+use crate::support::{TestApp, config, echo_upstream, problem, routed_to};
 
 async fn app() -> (TestApp, String, String, crate::support::Upstream) {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let mut c = routed_to(config(), &up);
     c.server.max_body_bytes = 1024;
     c.server.header_read_timeout_ms = 300;
     c.server.body_read_timeout_ms = 300;

@@ -5,15 +5,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use turnout_core::store::testing::Backend;
 
-use crate::support::{TestApp, config_on, echo_upstream, route, upstream};
+use crate::support::{TestApp, config_on, echo_upstream, routed_to};
 
 #[tokio::test]
 async fn a_key_disabled_on_one_instance_is_refused_by_another_within_a_second() {
     let up = echo_upstream("a").await;
-    let mut c = config_on(Backend::Postgres).await;
+    let mut c = routed_to(config_on(Backend::Postgres).await, &up);
     c.sync.poll_ms = 250;
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
     let mut c2 = c.clone();
     c2.data_dir = turnout_core::store::testing::fresh_dir("gw2");
     let one = TestApp::start(c).await;

@@ -8,7 +8,7 @@ use serde_json::json;
 use turnout_core::ManualClock;
 use turnout_gateway::edge::DecisionObserver;
 
-use crate::support::{TestApp, config, echo_upstream, problem, route, upstream};
+use crate::support::{TestApp, config, echo_upstream, problem, routed_to};
 
 const RATE: f64 = 40.0;
 const BURST: u64 = 25;
@@ -21,9 +21,7 @@ const BURST: u64 = 25;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcra_bound_holds_under_200_concurrent_clients() {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let c = routed_to(config(), &up);
     let admits: Arc<Mutex<Vec<i64>>> = Arc::default();
     let observer: DecisionObserver = {
         let admits = Arc::clone(&admits);
@@ -116,9 +114,7 @@ fn at(s: &str) -> DateTime<Utc> {
 #[tokio::test]
 async fn quotas_roll_over_at_midnight_in_the_plans_timezone() {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let c = routed_to(config(), &up);
     // 23:59:58 in Chicago (CST, UTC-6).
     let clock = ManualClock::at(at("2026-11-27T05:59:58Z"));
     let app = TestApp::start_with(c, Arc::new(clock.clone()), None).await;
@@ -168,9 +164,7 @@ async fn quotas_roll_over_at_midnight_in_the_plans_timezone() {
 #[tokio::test]
 async fn quota_counts_survive_a_restart() {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let c = routed_to(config(), &up);
     let clock = ManualClock::at(at("2026-11-27T12:00:00Z"));
     let mut app = TestApp::start_with(c.clone(), Arc::new(clock.clone()), None).await;
     app.create_plan(json!({"name": "p", "rate_per_second": 100, "burst": 100, "quota_per_month": 5, "scopes": ["a"]}))
@@ -203,9 +197,7 @@ async fn quota_counts_survive_a_restart() {
 #[tokio::test]
 async fn over_the_rate_is_429_with_headers_and_retry_after() {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let c = routed_to(config(), &up);
     let clock = ManualClock::at(at("2026-11-27T12:00:00Z"));
     let app = TestApp::start_with(c, Arc::new(clock.clone()), None).await;
     app.create_plan(json!({"name": "p", "rate_per_second": 0.5, "burst": 2, "scopes": ["a"]}))
@@ -234,9 +226,7 @@ async fn over_the_rate_is_429_with_headers_and_retry_after() {
 #[tokio::test]
 async fn per_key_overrides_replace_plan_limits() {
     let up = echo_upstream("a").await;
-    let mut c = config();
-    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
-    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    let c = routed_to(config(), &up);
     let clock = ManualClock::at(at("2026-11-27T12:00:00Z"));
     let app = TestApp::start_with(c, Arc::new(clock), None).await;
     app.create_plan(json!({"name": "p", "rate_per_second": 1, "burst": 1, "scopes": ["a"]}))

@@ -37,6 +37,14 @@ pub fn config() -> Config {
     c
 }
 
+/// Routes `/v1/a` (scope `a`) to `up`, on top of `c`: the setup most
+/// tests share.
+pub fn routed_to(mut c: Config, up: &Upstream) -> Config {
+    c.upstreams = vec![upstream("a", &[&up.url()], &[], 5000)];
+    c.routes = vec![route("/v1/a", "a", &["a"], false)];
+    c
+}
+
 pub async fn config_on(backend: Backend) -> Config {
     let mut c = config();
     c.store.url = backend.fresh_url().await;
