@@ -194,3 +194,37 @@ async fn request_bodies_and_methods_pass_through() {
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["headers"]["content-type"], "application/json");
 }
+
+/// Shutdown stops accepting but lets a request already in flight finish.
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_and_refuses_new_connections() {
+    let slow = upstream_server("slow", 200, Duration::from_millis(700)).await;
+    let (mut app, key) = app_with(
+        vec![upstream("slow", &[&slow.url()], &[], 5000)],
+        vec![route("/v1/a", "slow", &["a"], false)],
+    )
+    .await;
+    let in_flight = {
+        let (http, url, key) = (app.http.clone(), app.url("/v1/a"), key.clone());
+        tokio::spawn(async move { http.get(url).header("x-api-key", key).send().await })
+    };
+    // Wait until the request has reached the upstream, then shut down.
+    while slow.hits() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let base = app.base.clone();
+    app.stop().await;
+    let resp = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was answered");
+    assert_eq!(resp.status(), 200);
+    let fresh = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await;
+    assert!(
+        fresh.is_err(),
+        "a new connection after shutdown was accepted"
+    );
+}
