@@ -307,9 +307,10 @@ impl Gateway {
         self.counters.decision(allowed);
         trail.decision = Some(decision);
         if !allowed {
-            return Err(ratelimit::rejection(
-                trail.decision.as_ref().expect("just set"),
-            ));
+            let (code, response) =
+                ratelimit::rejection_response(trail.decision.as_ref().expect("just set"));
+            trail.outcome = Outcome::Rejected(code);
+            return Ok(response);
         }
 
         let bytes = body::read(

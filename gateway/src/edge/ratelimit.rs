@@ -7,7 +7,13 @@ use std::fmt::Write;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use turnout_core::Problem;
 
-use crate::limiter::{Decision, Verdict};
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::Response;
+
+use crate::limiter::{Decision, Verdict, Window};
 
 pub const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 pub const STATE: HeaderName = HeaderName::from_static("ratelimit");
@@ -36,7 +42,7 @@ pub fn apply(headers: &mut HeaderMap, policy: &HeaderValue, decision: Option<&De
     }
 }
 
-/// The 429 for a refused decision.
+/// The problem for a refused decision.
 pub fn rejection(d: &Decision) -> Problem {
     let (code, detail) = match d.verdict {
         Verdict::QuotaExceeded(w) => (
@@ -54,10 +60,83 @@ pub fn rejection(d: &Decision) -> Problem {
     )
 }
 
+/// The 429 as a response, its body encoded once per kind of refusal: a
+/// flooding client is answered thousands of times a second, and the body
+/// never changes.
+pub fn rejection_response(d: &Decision) -> (&'static str, Response<Body>) {
+    static BODIES: OnceLock<[(Verdict, &'static str, Bytes); 3]> = OnceLock::new();
+    let bodies = BODIES.get_or_init(|| {
+        [
+            Verdict::RateLimited,
+            Verdict::QuotaExceeded(Window::Day),
+            Verdict::QuotaExceeded(Window::Month),
+        ]
+        .map(|v| {
+            let probe = Decision {
+                verdict: v,
+                rate: d.rate,
+                quotas: Vec::new(),
+                retry_after_secs: 0,
+            };
+            let problem = rejection(&probe);
+            let code: &'static str = if matches!(v, Verdict::RateLimited) {
+                "rate_limited"
+            } else {
+                "quota_exceeded"
+            };
+            (
+                v,
+                code,
+                Bytes::from(serde_json::to_vec(&problem).expect("a problem serialises")),
+            )
+        })
+    });
+    let (_, code, body) = bodies
+        .iter()
+        .find(|(v, _, _)| *v == d.verdict)
+        .unwrap_or(&bodies[0]);
+    let mut response = Response::new(Body::from(body.clone()));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs));
+    (code, response)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::limiter::{QuotaState, RateState, Window};
+
+    #[test]
+    fn the_encoded_429_is_the_problem_it_stands_for() {
+        let d = Decision {
+            verdict: Verdict::QuotaExceeded(Window::Month),
+            rate: RateState {
+                remaining: 0,
+                reset_secs: 1,
+            },
+            quotas: vec![],
+            retry_after_secs: 7,
+        };
+        let (code, response) = rejection_response(&d);
+        assert_eq!(code, "quota_exceeded");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        let expected = serde_json::to_value(rejection(&d)).unwrap();
+        let body = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
+            response.into_body(),
+        ))
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            expected
+        );
+    }
 
     #[test]
     fn the_state_header_names_the_tightest_quota() {
