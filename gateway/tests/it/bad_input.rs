@@ -21,6 +21,12 @@ async fn app() -> (TestApp, String, String, crate::support::Upstream) {
     (app, id, key, up)
 }
 
+/// The key with its last character changed (to one it was not).
+fn wrong_last_char(key: &str) -> String {
+    let (head, last) = key.split_at(key.len() - 1);
+    format!("{head}{}", if last == "X" { "Y" } else { "X" })
+}
+
 #[tokio::test]
 async fn missing_malformed_unknown_disabled_and_revoked_keys() {
     let (app, id, key, up) = app().await;
@@ -31,7 +37,7 @@ async fn missing_malformed_unknown_disabled_and_revoked_keys() {
         "nonsense",
         "tk_",
         &key[..key.len() - 1],
-        &format!("{}X", &key[..key.len() - 1]),
+        &wrong_last_char(&key),
         "tk_aaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     ] {
         let (status, body) = problem(app.get("/v1/a", bad).await).await;
