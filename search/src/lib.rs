@@ -10,3 +10,4 @@ pub mod geo;
 pub mod model;
 pub mod params;
 pub mod query;
+pub mod zip;
