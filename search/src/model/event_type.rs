@@ -6,9 +6,18 @@ use super::InvalidValue;
 
 /// Mobilize's event types, the values campaign tools already exchange.
 /// Parsing accepts any case (`canvass` → `CANVASS`) and refuses the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "&'static str")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "&'static str")]
 pub struct EventType(&'static str);
+
+/// By hand: a derived impl would only read from `'static` input because of
+/// the `&'static str` inside.
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        EventType::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
 
 const KNOWN: [&str; 35] = [
     "CANVASS",

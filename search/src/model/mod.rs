@@ -6,8 +6,10 @@
 
 mod coordinates;
 mod event_type;
+mod input;
 mod language;
 mod phone;
+pub mod resources;
 
 pub use coordinates::Coordinates;
 pub use event_type::EventType;
