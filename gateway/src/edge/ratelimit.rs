@@ -42,19 +42,21 @@ pub fn apply(headers: &mut HeaderMap, policy: &HeaderValue, decision: Option<&De
     }
 }
 
+/// The problem `code` of a refused verdict.
+fn code(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::QuotaExceeded(_) => "quota_exceeded",
+        _ => "rate_limited",
+    }
+}
+
 /// The problem for a refused decision.
 pub fn rejection(d: &Decision) -> Problem {
-    let (code, detail) = match d.verdict {
-        Verdict::QuotaExceeded(w) => (
-            "quota_exceeded",
-            format!("this key's {} quota is used up", w.as_str()),
-        ),
-        _ => (
-            "rate_limited",
-            "this key is over its request rate".to_string(),
-        ),
+    let detail = match d.verdict {
+        Verdict::QuotaExceeded(w) => format!("this key's {} quota is used up", w.as_str()),
+        _ => "this key is over its request rate".to_string(),
     };
-    Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail).with_header(
+    Problem::new(StatusCode::TOO_MANY_REQUESTS, code(d.verdict), detail).with_header(
         header::RETRY_AFTER,
         HeaderValue::from_str(&d.retry_after_secs.to_string()).expect("digits"),
     )
@@ -64,36 +66,32 @@ pub fn rejection(d: &Decision) -> Problem {
 /// flooding client is answered thousands of times a second, and the body
 /// never changes.
 pub fn rejection_response(d: &Decision) -> (&'static str, Response<Body>) {
-    static BODIES: OnceLock<[(Verdict, &'static str, Bytes); 3]> = OnceLock::new();
+    static BODIES: OnceLock<[(Verdict, Bytes); 3]> = OnceLock::new();
     let bodies = BODIES.get_or_init(|| {
         [
             Verdict::RateLimited,
             Verdict::QuotaExceeded(Window::Day),
             Verdict::QuotaExceeded(Window::Month),
         ]
-        .map(|v| {
+        .map(|verdict| {
+            // The body depends on the verdict alone; the rest of the
+            // decision travels in headers.
             let probe = Decision {
-                verdict: v,
-                rate: d.rate,
+                verdict,
+                rate: crate::limiter::RateState {
+                    remaining: 0,
+                    reset_secs: 0,
+                },
                 quotas: Vec::new(),
                 retry_after_secs: 0,
             };
-            let problem = rejection(&probe);
-            let code: &'static str = if matches!(v, Verdict::RateLimited) {
-                "rate_limited"
-            } else {
-                "quota_exceeded"
-            };
-            (
-                v,
-                code,
-                Bytes::from(serde_json::to_vec(&problem).expect("a problem serialises")),
-            )
+            let body = serde_json::to_vec(&rejection(&probe)).expect("a problem serialises");
+            (verdict, Bytes::from(body))
         })
     });
-    let (_, code, body) = bodies
+    let (_, body) = bodies
         .iter()
-        .find(|(v, _, _)| *v == d.verdict)
+        .find(|(v, _)| *v == d.verdict)
         .unwrap_or(&bodies[0]);
     let mut response = Response::new(Body::from(body.clone()));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
@@ -103,7 +101,7 @@ pub fn rejection_response(d: &Decision) -> (&'static str, Response<Body>) {
         HeaderValue::from_static("application/problem+json"),
     );
     headers.insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs));
-    (code, response)
+    (code(d.verdict), response)
 }
 
 #[cfg(test)]
