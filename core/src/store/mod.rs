@@ -21,18 +21,6 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use migrate::Migration;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_number_rows_then_columns() {
-        assert_eq!(
-            super::values_placeholders(2, 3),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
-        assert_eq!(super::values_placeholders(1, 1), "($1)");
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -214,5 +202,17 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(
+            super::values_placeholders(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::values_placeholders(1, 1), "($1)");
     }
 }
