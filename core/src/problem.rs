@@ -24,6 +24,18 @@ impl FieldError {
             message: message.into(),
         }
     }
+
+    /// One error per field of `body` not in `allowed`: a typo in a request
+    /// must not pass silently.
+    pub fn unknown_fields(
+        body: &serde_json::Map<String, serde_json::Value>,
+        allowed: &[&str],
+    ) -> Vec<FieldError> {
+        body.keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .map(|k| FieldError::new(k, "unknown field"))
+            .collect()
+    }
 }
 
 /// `type` and `title` are derived from `code` and `status` when the

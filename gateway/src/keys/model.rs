@@ -180,13 +180,10 @@ pub struct FieldReader<'a> {
 
 impl<'a> FieldReader<'a> {
     pub fn new(obj: &'a Map<String, Value>, allowed: &[&str]) -> Self {
-        let mut errors = Vec::new();
-        for key in obj.keys() {
-            if !allowed.contains(&key.as_str()) {
-                errors.push(FieldError::new(key, "unknown field"));
-            }
+        Self {
+            obj,
+            errors: FieldError::unknown_fields(obj, allowed),
         }
-        Self { obj, errors }
     }
 
     pub fn has(&self, field: &str) -> bool {

@@ -14,12 +14,10 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Refuses fields not in `allowed` (a typo must not pass silently).
     pub fn new(obj: &'a Map<String, Value>, allowed: &[&str]) -> Self {
-        let errors = obj
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()))
-            .map(|k| FieldError::new(k, "unknown field"))
-            .collect();
-        Self { obj, errors }
+        Self {
+            obj,
+            errors: FieldError::unknown_fields(obj, allowed),
+        }
     }
 
     /// The field's value: `None` when absent or null, or when it is wrong
