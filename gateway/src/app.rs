@@ -44,6 +44,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .migrate("gateway", MIGRATIONS)
         .await
         .context("migrating the store")?;
+    store
+        .migrate("search", turnout_search::store::MIGRATIONS)
+        .await
+        .context("migrating the store")?;
     Ok(store)
 }
 
@@ -154,6 +158,31 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         .collect::<anyhow::Result<_>>()?;
     let routes = RouteTable::new(&config.routes, &upstreams);
 
+    let search_store = turnout_search::store::SearchStore::new(store.clone());
+    let index_dir = config
+        .search
+        .index_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("search"));
+    let engine: Arc<dyn turnout_search::engine::Engine> = Arc::new(
+        turnout_search::engine::tantivy::TantivyEngine::open(&index_dir)
+            .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
+    );
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let search_api = Arc::new(turnout_search::http::SearchApi {
+        records: turnout_search::records::Records::new(search_store.clone(), Arc::clone(&clock)),
+        engine: Arc::clone(&engine),
+        wake: Arc::clone(&wake),
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string(),
+        clock: Arc::clone(&clock),
+    });
+    let index_follower = turnout_search::changelog::Follower::new(search_store, engine);
+
     let local = admin::router(AdminState {
         admin: admin.clone(),
         registry: Arc::clone(&registry),
@@ -171,6 +200,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         usage: Arc::clone(&usage),
         clock: Arc::clone(&clock),
         local,
+        search: turnout_search::http::router(search_api),
         control: tokio::runtime::Handle::current(),
         max_body_bytes: config.server.max_body_bytes,
         body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
@@ -181,6 +211,12 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let background = vec![
+        tokio::spawn(index_follower.run(wake, {
+            let mut stop = shutdown_rx.clone();
+            async move {
+                let _ = stop.changed().await;
+            }
+        })),
         tokio::spawn(Arc::clone(&follower).run(
             Duration::from_millis(config.sync.poll_ms.max(10)),
             shutdown_rx.clone(),

@@ -45,9 +45,9 @@ pub struct Config {
     pub sync: SyncConfig,
     pub usage: UsageConfig,
     pub log: LogConfig,
-    /// Read by the search and outreach issues; accepted here so one file
-    /// serves every version.
-    pub search: Option<toml::Table>,
+    pub search: SearchConfig,
+    /// Read by the outreach issue; accepted here so one file serves every
+    /// version.
     pub outreach: Option<toml::Table>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
@@ -68,7 +68,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             usage: UsageConfig::default(),
             log: LogConfig::default(),
-            search: None,
+            search: SearchConfig::default(),
             outreach: None,
             upstreams: Vec::new(),
             routes: Vec::new(),
@@ -263,6 +263,24 @@ pub enum RouteAuth {
     User,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchEngineKind {
+    #[default]
+    Tantivy,
+    Elasticsearch,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    pub engine: SearchEngineKind,
+    /// Elasticsearch's URL.
+    pub url: Option<String>,
+    /// Where the Tantivy index lives; default `<data_dir>/search`.
+    pub index_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -346,6 +364,12 @@ impl Config {
                     .into(),
             );
         }
+        if self.search.engine == SearchEngineKind::Elasticsearch {
+            return invalid(
+                "search.engine = \"elasticsearch\" is not available in this version; use \"tantivy\""
+                    .into(),
+            );
+        }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -379,6 +403,13 @@ impl Config {
                 return invalid(format!(
                     "route prefix {:?} must start with /v1/, have no empty, '.' or '..' segments, and no trailing '/'",
                     r.prefix
+                ));
+            }
+            if crate::routes::claims_built_in(&r.prefix) {
+                return invalid(format!(
+                    "route prefix {:?} overlaps a built-in route ({})",
+                    r.prefix,
+                    crate::routes::BUILT_IN.join(", ")
                 ));
             }
             if !prefixes.insert(r.prefix.as_str()) {

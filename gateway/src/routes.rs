@@ -10,14 +10,26 @@ use crate::config::{RouteAuth, RouteConfig};
 use crate::keys::Scope;
 use crate::proxy::upstream::Upstream;
 
+/// The prefixes turnout serves itself (the search crate's router); config
+/// routes may not claim them or anything under them.
+pub const BUILT_IN: [&str; 3] = ["/v1/people", "/v1/events", "/v1/attendances"];
+
+#[derive(Debug)]
+pub enum Target {
+    Upstream(Arc<Upstream>),
+    /// People, events and attendances: the search crate's router.
+    Search,
+}
+
 #[derive(Debug)]
 pub struct Route {
     /// The prefix; also the route's name in usage and metrics.
     pub prefix: Arc<str>,
+    /// Route-level scopes; built-in routes decide per endpoint instead.
     pub scopes: Vec<Scope>,
     pub auth: RouteAuth,
     pub strip_prefix: bool,
-    pub upstream: Arc<Upstream>,
+    pub target: Target,
 }
 
 impl Route {
@@ -60,9 +72,18 @@ impl RouteTable {
                         .collect(),
                     auth: c.auth,
                     strip_prefix: c.strip_prefix,
-                    upstream,
+                    target: Target::Upstream(upstream),
                 })
             })
+            .chain(BUILT_IN.iter().map(|prefix| {
+                Arc::new(Route {
+                    prefix: Arc::from(*prefix),
+                    scopes: Vec::new(),
+                    auth: RouteAuth::Key,
+                    strip_prefix: false,
+                    target: Target::Search,
+                })
+            }))
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Self { routes }
@@ -85,6 +106,13 @@ impl RouteTable {
 pub fn segment_prefix(prefix: &str, path: &str) -> bool {
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a configured prefix would shadow or sit under a built-in one.
+pub fn claims_built_in(prefix: &str) -> bool {
+    BUILT_IN
+        .iter()
+        .any(|b| segment_prefix(b, prefix) || segment_prefix(prefix, b))
 }
 
 /// A configured prefix: `/v1/...`, plain segments only, no trailing slash.

@@ -1,13 +1,18 @@
 //! Volunteers, events and attendances, and the engines that search them.
 //!
-//! Built so far (the search issue goes on from here): the domain values
-//! that requests are parsed into once (`model`), the exact geometry every
-//! engine must agree on (`geo`), the engine-neutral query (`query`) and
-//! the Mobilize query strings that become one (`params`). Storage, the
-//! engines, the HTTP routes and import come next.
+//! `model` holds the domain values requests are parsed into once; `store`
+//! and `records` write them, with a change log that `changelog` follows
+//! into a search `engine`; `params` turns Mobilize query strings into the
+//! engine-neutral `query`; `http` is the axum router the gateway mounts;
+//! `import` streams NDJSON and CSV files in; `demo` generates data.
 
+pub mod changelog;
+pub mod engine;
+pub mod http;
 pub mod geo;
 pub mod model;
 pub mod params;
 pub mod query;
+pub mod records;
+pub mod store;
 pub mod zip;

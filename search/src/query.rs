@@ -38,7 +38,10 @@ impl TimeBound {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Visibility {
     Public,
     Private,
@@ -50,6 +53,13 @@ impl Visibility {
             "PUBLIC" => Some(Visibility::Public),
             "PRIVATE" => Some(Visibility::Private),
             _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "PUBLIC",
+            Visibility::Private => "PRIVATE",
         }
     }
 }

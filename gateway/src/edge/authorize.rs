@@ -3,8 +3,22 @@
 
 use turnout_core::Problem;
 
-use crate::keys::KeyEntry;
+use crate::keys::{KeyEntry, KeyType};
 use crate::routes::Route;
+
+/// What a key may do with people, events and attendances. Personal data
+/// needs a confidential key: a public key ships inside an app and is
+/// assumed extracted. Organizer tokens join here with the sign-in issue.
+pub fn search_access(key: &KeyEntry) -> turnout_search::http::Access {
+    let confidential = key.key_type == KeyType::Confidential;
+    turnout_search::http::Access {
+        events: key.scopes.contains("events"),
+        private_events: key.scopes.contains("events:private"),
+        events_write: key.scopes.contains("events:write"),
+        people_read: confidential && key.scopes.contains("people:read"),
+        people_write: confidential && key.scopes.contains("people:write"),
+    }
+}
 
 pub fn check(key: &KeyEntry, route: &Route) -> Result<(), Problem> {
     if key.scopes.satisfies(&route.scopes) {

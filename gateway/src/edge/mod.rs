@@ -34,7 +34,7 @@ use crate::keys::Registry;
 use crate::keys::registry::IdentifyError;
 use crate::limiter::{Decision, Limiter};
 use crate::proxy::{Outbound, Proxy};
-use crate::routes::{RouteTable, check_path};
+use crate::routes::{RouteTable, Target, check_path};
 use crate::usage::{Outcome, UsageRecorder};
 
 /// What every worker shares.
@@ -47,6 +47,9 @@ pub struct Shared {
     /// Admin API, health, metrics: run on `control`, the runtime that owns
     /// the store's connections and the background tasks, not on a worker.
     pub local: axum::Router,
+    /// People, events and attendances (the search crate), also run on
+    /// `control`.
+    pub search: axum::Router,
     pub control: tokio::runtime::Handle,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
@@ -146,17 +149,7 @@ impl Gateway {
         let (mut response, trail) = if is_api {
             self.api(req, &request_id, peer).await
         } else {
-            let local = self.local.clone().oneshot(req.map(Body::new));
-            let response = match self.control.spawn(local).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(never)) => match never {},
-                Err(_) => Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    "the server is shutting down",
-                )
-                .into_response(),
-            };
+            let response = self.on_control(&self.local, req.map(Body::new)).await;
             (
                 response,
                 Trail {
@@ -320,17 +313,44 @@ impl Gateway {
             self.body_read_timeout,
         )
         .await?;
-        self.proxy
-            .forward(
-                route,
-                &parts,
-                bytes,
-                Outbound {
-                    request_id,
-                    client_ip: peer.ip(),
-                },
+        match &route.target {
+            Target::Upstream(upstream) => {
+                self.proxy
+                    .forward(
+                        route,
+                        upstream,
+                        &parts,
+                        bytes,
+                        Outbound {
+                            request_id,
+                            client_ip: peer.ip(),
+                        },
+                    )
+                    .await
+            }
+            Target::Search => {
+                let mut req = Request::from_parts(parts, Body::from(bytes));
+                req.extensions_mut()
+                    .insert(authorize::search_access(&key));
+                Ok(self.on_control(&self.search, req).await)
+            }
+        }
+    }
+
+    /// Runs a router on the control runtime, which owns the store's
+    /// connections.
+    async fn on_control(&self, router: &axum::Router, req: Request<Body>) -> Response<Body> {
+        let call = router.clone().oneshot(req);
+        match self.control.spawn(call).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(never)) => match never {},
+            Err(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
             )
-            .await
+            .into_response(),
+        }
     }
 }
 

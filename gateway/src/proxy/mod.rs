@@ -58,11 +58,11 @@ impl Proxy {
     pub async fn forward(
         &self,
         route: &Route,
+        upstream: &upstream::Upstream,
         parts: &http::request::Parts,
         body: Bytes,
         out: Outbound<'_>,
     ) -> Result<Response<Body>, Problem> {
-        let upstream = &route.upstream;
         let path = route.upstream_path(parts.uri.path());
         let path_and_query = match parts.uri.query().and_then(headers::query_without_key) {
             Some(q) => format!("{path}?{q}"),

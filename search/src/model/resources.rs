@@ -50,9 +50,10 @@ pub struct Span {
     pub end: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    #[default]
     Volunteer,
     Organizer,
     Admin,
@@ -61,6 +62,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PersonInput {
     pub identifiers: Vec<String>,
+    pub role: Role,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub email_addresses: Vec<EmailAddress>,
@@ -103,8 +105,9 @@ pub mod chrono_tz_name {
     }
 }
 
-const PERSON_FIELDS: [&str; 11] = [
+const PERSON_FIELDS: [&str; 12] = [
     "identifiers",
+    "role",
     "given_name",
     "family_name",
     "email_addresses",
@@ -116,6 +119,22 @@ const PERSON_FIELDS: [&str; 11] = [
     "timezone",
     "tags",
 ];
+
+/// OSDI identifiers are `system:value` (`van:12345`); anything else could
+/// not be matched on reliably by import.
+fn check_identifiers(f: &mut Fields<'_>, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        let ok = id.split_once(':').is_some_and(|(system, value)| {
+            !system.is_empty() && !value.is_empty() && id.len() <= 200
+        }) && !id.contains(char::is_whitespace);
+        if !ok {
+            f.fail(
+                &format!("identifiers[{i}]"),
+                format!("{id:?} is not an identifier of the form system:value"),
+            );
+        }
+    }
+}
 
 fn check_spans(f: &mut Fields<'_>, field: &str, spans: &[Span]) {
     for (i, s) in spans.iter().enumerate() {
@@ -144,6 +163,7 @@ impl PersonInput {
         let mut f = Fields::new(body, &PERSON_FIELDS);
         let p = PersonInput {
             identifiers: f.get("identifiers").unwrap_or_default(),
+            role: f.get("role").unwrap_or_default(),
             given_name: f.get("given_name"),
             family_name: f.get("family_name"),
             email_addresses: f.get("email_addresses").unwrap_or_default(),
@@ -160,6 +180,7 @@ impl PersonInput {
             timezone: f.get("timezone"),
             tags: f.get("tags").unwrap_or_default(),
         };
+        check_identifiers(&mut f, &p.identifiers);
         check_spans(&mut f, "availability", &p.availability);
         check_emails(&mut f, &p.email_addresses);
         f.finish(|| p)
@@ -169,6 +190,10 @@ impl PersonInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeslot {
+    /// Given when an existing timeslot is edited; new ones get the next
+    /// free id within the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     pub start_date: DateTime<Utc>,
     pub end_date: DateTime<Utc>,
     pub max_attendees: Option<u32>,
@@ -238,8 +263,18 @@ impl EventInput {
                 Visibility::Public
             }),
         };
+        let identifiers: Vec<String> = f.get("identifiers").unwrap_or_default();
+        check_identifiers(&mut f, &identifiers);
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in timeslots.iter().enumerate() {
+            if let Some(id) = t.id
+                && !seen.insert(id)
+            {
+                f.fail(&format!("timeslots[{i}].id"), "appears twice");
+            }
+        }
         let input = (
-            f.get("identifiers").unwrap_or_default(),
+            identifiers,
             f.get("description"),
             f.get("location"),
             f.get("timezone"),

@@ -1,0 +1,103 @@
+//! The HTTP face of the search crate: the axum router the gateway mounts
+//! under `/v1`. The gateway has already identified the caller, checked its
+//! rate and read the body; it passes what the caller may do as an
+//! [`Access`] in the request's extensions, and every handler asks that one
+//! value, so the rules live in one place on each side.
+
+mod attendances;
+mod body;
+mod errors;
+mod events;
+mod lists;
+mod people;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, patch};
+use tokio::sync::Notify;
+use turnout_core::{Clock, Problem};
+
+use crate::engine::Engine;
+use crate::records::Records;
+
+/// What a caller may do here, decided by the gateway from its key (and,
+/// with the sign-in issue, its user token).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Read and search PUBLIC events.
+    pub events: bool,
+    /// Also PRIVATE events.
+    pub private_events: bool,
+    pub events_write: bool,
+    /// Read and search people, with their personal data; list
+    /// attendances.
+    pub people_read: bool,
+    /// Create, edit and delete people and attendances.
+    pub people_write: bool,
+}
+
+impl Access {
+    fn require(&self, allowed: bool, what: &str) -> Result<(), Problem> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!("this key may not {what}")))
+        }
+    }
+}
+
+pub struct SearchApi {
+    pub records: Records,
+    pub engine: Arc<dyn Engine>,
+    /// Woken after every write, so the follower indexes it at once.
+    pub wake: Arc<Notify>,
+    /// Where `next` and `previous` links point, without a trailing slash.
+    pub public_url: String,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl SearchApi {
+    fn written(&self) {
+        self.wake.notify_one();
+    }
+
+    fn now_unix(&self) -> i64 {
+        self.clock.now_nanos().div_euclid(1_000_000_000)
+    }
+}
+
+
+/// The routes of API.md's "Volunteers, events, attendances".
+pub fn router(api: Arc<SearchApi>) -> Router {
+    Router::new()
+        .route("/v1/people", get(people::search).post(people::create))
+        .route("/v1/people/deleted", get(people::deleted))
+        .route(
+            "/v1/people/{id}",
+            get(people::read).patch(people::update).delete(people::delete),
+        )
+        .route("/v1/events", get(events::search).post(events::create))
+        .route("/v1/events/deleted", get(events::deleted))
+        .route(
+            "/v1/events/{id}",
+            get(events::read).patch(events::update).delete(events::delete),
+        )
+        .route(
+            "/v1/events/{id}/attendances",
+            get(attendances::list).post(attendances::create),
+        )
+        .route(
+            "/v1/attendances/{id}",
+            patch(attendances::update).get(attendances::read),
+        )
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
+        })
+        .with_state(api)
+}
