@@ -7,9 +7,10 @@
 //! `import` streams NDJSON and CSV files in; `demo` generates data.
 
 pub mod changelog;
+pub mod demo;
 pub mod engine;
-pub mod http;
 pub mod geo;
+pub mod http;
 pub mod model;
 pub mod params;
 pub mod query;

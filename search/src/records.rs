@@ -219,7 +219,9 @@ impl Records {
 
     pub async fn get<R: Resource>(&self, id: i64) -> Result<Option<R>, WriteError> {
         match self.store.get(R::KIND, id).await? {
-            Some(s) => Ok(Some(serde_json::from_str(&s.doc).map_err(StoreError::from)?)),
+            Some(s) => Ok(Some(
+                serde_json::from_str(&s.doc).map_err(StoreError::from)?,
+            )),
             None => Ok(None),
         }
     }
@@ -522,7 +524,10 @@ impl Records {
         }
         let timeslot_id = body.get("timeslot_id").and_then(Value::as_i64);
         if timeslot_id.is_none() {
-            errors.push(FieldError::new("timeslot_id", "is required: one of the event's timeslot ids"));
+            errors.push(FieldError::new(
+                "timeslot_id",
+                "is required: one of the event's timeslot ids",
+            ));
         }
         let status = parse_status(body, &mut errors).unwrap_or(AttendanceStatus::Registered);
         let (Some(person_id), Some(timeslot_id)) = (person_id, timeslot_id) else {
@@ -541,7 +546,10 @@ impl Records {
         let event: Event = serde_json::from_str(&event.doc).map_err(StoreError::from)?;
         let slot = event.timeslots.iter().find(|t| t.id == timeslot_id);
         if slot.is_none() {
-            errors.push(FieldError::new("timeslot_id", "is not a timeslot of this event"));
+            errors.push(FieldError::new(
+                "timeslot_id",
+                "is not a timeslot of this event",
+            ));
         }
         if self
             .store
@@ -559,9 +567,9 @@ impl Records {
             .attendance_in(&mut w, event_id, timeslot_id, person_id)
             .await?;
         let gains_place = status.takes_place()
-            && previous
-                .as_ref()
-                .is_none_or(|p| !AttendanceStatus::parse(&p.status).is_some_and(|s| s.takes_place()));
+            && previous.as_ref().is_none_or(|p| {
+                !AttendanceStatus::parse(&p.status).is_some_and(|s| s.takes_place())
+            });
         if gains_place && slot.is_some_and(|s| s.is_full) {
             return Err(WriteError::Conflict("this timeslot is full".into()));
         }
@@ -610,7 +618,11 @@ impl Records {
         }
         let (now, now_ms) = self.now();
         let mut w = self.store.begin().await?;
-        let mut row = self.store.attendance(id).await?.ok_or(WriteError::NotFound)?;
+        let mut row = self
+            .store
+            .attendance(id)
+            .await?
+            .ok_or(WriteError::NotFound)?;
         if let Some(s) = status {
             let was = AttendanceStatus::parse(&row.status).is_some_and(|s| s.takes_place());
             if s.takes_place() && !was {
@@ -642,7 +654,10 @@ impl Records {
     }
 }
 
-fn parse_status(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<AttendanceStatus> {
+fn parse_status(
+    body: &Map<String, Value>,
+    errors: &mut Vec<FieldError>,
+) -> Option<AttendanceStatus> {
     match body.get("status") {
         None | Some(Value::Null) => None,
         Some(v) => {

@@ -38,7 +38,9 @@ impl RecordKind {
         match raw {
             "person" => Ok(RecordKind::Person),
             "event" => Ok(RecordKind::Event),
-            other => Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown record kind {other:?}"
+            ))),
         }
     }
 }
@@ -506,7 +508,11 @@ impl SearchStore {
         row.map(|r| attendance(&r)).transpose()
     }
 
-    pub async fn put_attendance(&self, w: &mut WriteTx, a: &AttendanceRow) -> Result<(), StoreError> {
+    pub async fn put_attendance(
+        &self,
+        w: &mut WriteTx,
+        a: &AttendanceRow,
+    ) -> Result<(), StoreError> {
         sqlx::query(concat!(
             "INSERT INTO search_attendances ",
             "(id, event_id, timeslot_id, person_id, status, attended, created_at, modified_at) ",
@@ -548,7 +554,10 @@ impl SearchStore {
                 .bind(event_id)
                 .fetch_one(self.pool())
                 .await?;
-        Ok((rows.iter().map(attendance).collect::<Result<_, _>>()?, count))
+        Ok((
+            rows.iter().map(attendance).collect::<Result<_, _>>()?,
+            count,
+        ))
     }
 
     /// Logs a change for a record whose document was rewritten in place

@@ -47,6 +47,14 @@ pub fn lookup(zip: &str) -> Option<&'static ZipInfo> {
     table().get(zip.trim())
 }
 
+/// Every known ZIP code, sorted (for generated data that is the same on
+/// every run).
+pub fn codes() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = table().keys().map(String::as_str).collect();
+    all.sort_unstable();
+    all
+}
+
 /// The timezone of the ZIP centroid nearest to `p`, if one lies within
 /// `max_km` (so a point far outside the US gets none).
 pub fn nearest_timezone(p: Point, max_km: f64) -> Option<&'static str> {

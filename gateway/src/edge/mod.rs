@@ -330,8 +330,7 @@ impl Gateway {
             }
             Target::Search => {
                 let mut req = Request::from_parts(parts, Body::from(bytes));
-                req.extensions_mut()
-                    .insert(authorize::search_access(&key));
+                req.extensions_mut().insert(authorize::search_access(&key));
                 Ok(self.on_control(&self.search, req).await)
             }
         }

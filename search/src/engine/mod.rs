@@ -155,12 +155,7 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Writes documents and deletions and makes them visible to searches,
     /// recording `seq` as applied.
-    fn apply(
-        &self,
-        upserts: Vec<IndexDoc>,
-        deletes: Vec<i64>,
-        seq: i64,
-    ) -> EngineFuture<'_, ()>;
+    fn apply(&self, upserts: Vec<IndexDoc>, deletes: Vec<i64>, seq: i64) -> EngineFuture<'_, ()>;
 
     fn search(&self, search: Search) -> EngineFuture<'_, Hits>;
 

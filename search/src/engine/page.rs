@@ -274,10 +274,18 @@ mod tests {
     #[test]
     fn following_next_then_previous_walks_the_whole_order() {
         // Ties in the primary key are broken by id.
-        let all: Vec<Key> = [(2.0, 5), (1.0, 9), (2.0, 3), (0.5, 7), (3.0, 1), (2.0, 4), (1.0, 2)]
-            .iter()
-            .map(|&(p, id)| key(p, id))
-            .collect();
+        let all: Vec<Key> = [
+            (2.0, 5),
+            (1.0, 9),
+            (2.0, 3),
+            (0.5, 7),
+            (3.0, 1),
+            (2.0, 4),
+            (1.0, 2),
+        ]
+        .iter()
+        .map(|&(p, id)| key(p, id))
+        .collect();
         let (p1, prev, next) = page(&all, None, 3);
         assert_eq!((p1.clone(), prev, next), (vec![7, 2, 9], false, true));
         let after = |id: i64| Cursor {

@@ -571,12 +571,23 @@ fn text_query(
             4..=7 => 1,
             _ => 2,
         };
-        let exact = |field| TermQuery::new(Term::from_field_text(field, &w), IndexRecordOption::WithFreqs);
+        let exact = |field| {
+            TermQuery::new(
+                Term::from_field_text(field, &w),
+                IndexRecordOption::WithFreqs,
+            )
+        };
         let fuzzy = |field| FuzzyTermQuery::new(Term::from_field_text(field, &w), distance, true);
         let clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Should, Box::new(BoostQuery::new(Box::new(exact(title)), 3.0))),
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(exact(title)), 3.0)),
+            ),
             (Occur::Should, Box::new(exact(body))),
-            (Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy(title)), 1.5))),
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(fuzzy(title)), 1.5)),
+            ),
             (Occur::Should, Box::new(fuzzy(body))),
         ];
         Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>

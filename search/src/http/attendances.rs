@@ -25,11 +25,18 @@ pub async fn create(
     Path(event_id): Path<String>,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    access.require(access.people_write, "register people (it needs people:write)")?;
+    access.require(
+        access.people_write,
+        "register people (it needs people:write)",
+    )?;
     let event_id = body::id(&event_id)?;
     let (attendance, created) = api.records.attend(event_id, &body::object(&bytes)?).await?;
     api.written();
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(attendance)))
 }
 
@@ -39,9 +46,17 @@ pub async fn list(
     Path(event_id): Path<String>,
     uri: Uri,
 ) -> Result<Json<Value>, Problem> {
-    access.require(access.people_read, "list attendances (it needs people:read)")?;
+    access.require(
+        access.people_read,
+        "list attendances (it needs people:read)",
+    )?;
     let event_id = body::id(&event_id)?;
-    if api.records.get::<crate::model::Event>(event_id).await?.is_none() {
+    if api
+        .records
+        .get::<crate::model::Event>(event_id)
+        .await?
+        .is_none()
+    {
         return Err(Problem::not_found("no such event"));
     }
     let pairs = lists::pairs(uri.query());
@@ -53,9 +68,21 @@ pub async fn list(
         .await?;
     let data = rows
         .iter()
-        .map(|r| Ok((r.id, serde_json::to_value(attendance_view(r)?).unwrap_or_default())))
+        .map(|r| {
+            Ok((
+                r.id,
+                serde_json::to_value(attendance_view(r)?).unwrap_or_default(),
+            ))
+        })
         .collect::<Result<Vec<_>, crate::records::WriteError>>()?;
-    Ok(lists::id_page(&api, uri.path(), &pairs, data, count, per_page))
+    Ok(lists::id_page(
+        &api,
+        uri.path(),
+        &pairs,
+        data,
+        count,
+        per_page,
+    ))
 }
 
 pub async fn read(
@@ -63,7 +90,10 @@ pub async fn read(
     Extension(access): Extension<Access>,
     Path(id): Path<String>,
 ) -> Result<Json<Attendance>, Problem> {
-    access.require(access.people_read, "read attendances (it needs people:read)")?;
+    access.require(
+        access.people_read,
+        "read attendances (it needs people:read)",
+    )?;
     let row = api
         .records
         .store
@@ -79,7 +109,10 @@ pub async fn update(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Attendance>, Problem> {
-    access.require(access.people_write, "edit attendances (it needs people:write)")?;
+    access.require(
+        access.people_write,
+        "edit attendances (it needs people:write)",
+    )?;
     let a = api
         .records
         .update_attendance(body::id(&id)?, &body::object(&bytes)?)

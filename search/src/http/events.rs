@@ -94,5 +94,11 @@ pub async fn deleted(
     uri: Uri,
 ) -> Result<Json<Value>, Problem> {
     access.require(access.events, "read events (it needs events)")?;
-    lists::deleted(&api, RecordKind::Event, uri.path(), &lists::pairs(uri.query())).await
+    lists::deleted(
+        &api,
+        RecordKind::Event,
+        uri.path(),
+        &lists::pairs(uri.query()),
+    )
+    .await
 }

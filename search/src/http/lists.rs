@@ -95,9 +95,10 @@ pub async fn search(
         {
             // Only the timeslots that meet the conditions are returned.
             slots.retain(|s| {
-                let start = s.get("start_date").and_then(Value::as_str).and_then(|t| {
-                    chrono::DateTime::parse_from_rfc3339(t).ok()
-                });
+                let start = s
+                    .get("start_date")
+                    .and_then(Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
                 let full = s.get("is_full").and_then(Value::as_bool).unwrap_or(false);
                 start.is_some_and(|start| {
                     filter.admits(&crate::engine::Slot {
@@ -176,17 +177,23 @@ pub fn store_page(
     let mut errors = Vec::new();
     for (k, _) in pairs {
         if !allowed.contains(&k.as_str()) && k != "per_page" && k != "cursor" && k != "api_key" {
-            errors.push(FieldError::new(k.as_str(), "is not a parameter of this list"));
+            errors.push(FieldError::new(
+                k.as_str(),
+                "is not a parameter of this list",
+            ));
         }
     }
     let n = per_page(pairs, &mut errors);
-    let cursor = pairs.iter().find(|(k, _)| k == "cursor").and_then(|(_, v)| {
-        let c = parse_pair_cursor(v);
-        if c.is_none() {
-            errors.push(FieldError::new("cursor", "is not a cursor of this list"));
-        }
-        c
-    });
+    let cursor = pairs
+        .iter()
+        .find(|(k, _)| k == "cursor")
+        .and_then(|(_, v)| {
+            let c = parse_pair_cursor(v);
+            if c.is_none() {
+                errors.push(FieldError::new("cursor", "is not a cursor of this list"));
+            }
+            c
+        });
     if errors.is_empty() {
         Ok((n, cursor))
     } else {
@@ -206,7 +213,10 @@ pub async fn deleted(
     let since = match pairs.iter().find(|(k, _)| k == "since") {
         None => 0,
         Some((_, v)) => v.parse::<i64>().map_err(|_| {
-            Problem::validation(vec![FieldError::new("since", "must be a unix time in seconds")])
+            Problem::validation(vec![FieldError::new(
+                "since",
+                "must be a unix time in seconds",
+            )])
         })?,
     };
     let (rows, count) = api
@@ -224,7 +234,12 @@ pub async fn deleted(
         .then(|| rows.last())
         .flatten()
         .map(|(id, at)| link(api, path, pairs, &pair_cursor(*at, *id)));
-    Ok(Json(Value::Object(envelope(data, count as u64, next, None))))
+    Ok(Json(Value::Object(envelope(
+        data,
+        count as u64,
+        next,
+        None,
+    ))))
 }
 
 /// A page of a store-backed list keyed by id.
@@ -249,4 +264,3 @@ pub fn id_page(
         None,
     )))
 }
-

@@ -67,7 +67,6 @@ impl SearchApi {
     }
 }
 
-
 /// The routes of API.md's "Volunteers, events, attendances".
 pub fn router(api: Arc<SearchApi>) -> Router {
     Router::new()
@@ -75,13 +74,17 @@ pub fn router(api: Arc<SearchApi>) -> Router {
         .route("/v1/people/deleted", get(people::deleted))
         .route(
             "/v1/people/{id}",
-            get(people::read).patch(people::update).delete(people::delete),
+            get(people::read)
+                .patch(people::update)
+                .delete(people::delete),
         )
         .route("/v1/events", get(events::search).post(events::create))
         .route("/v1/events/deleted", get(events::deleted))
         .route(
             "/v1/events/{id}",
-            get(events::read).patch(events::update).delete(events::delete),
+            get(events::read)
+                .patch(events::update)
+                .delete(events::delete),
         )
         .route(
             "/v1/events/{id}/attendances",

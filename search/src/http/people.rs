@@ -84,5 +84,11 @@ pub async fn deleted(
     uri: Uri,
 ) -> Result<Json<Value>, Problem> {
     access.require(access.people_read, "read people (it needs people:read)")?;
-    lists::deleted(&api, RecordKind::Person, uri.path(), &lists::pairs(uri.query())).await
+    lists::deleted(
+        &api,
+        RecordKind::Person,
+        uri.path(),
+        &lists::pairs(uri.query()),
+    )
+    .await
 }

@@ -70,13 +70,12 @@ impl Event {
                 let same_times = reusable
                     .iter()
                     .position(|p| p.start_date == t.start_date && p.end_date == t.end_date);
-                let slot_id = t
-                    .id
-                    .or_else(|| same_times.map(|i| reusable.remove(i).id))
-                    .unwrap_or_else(|| {
-                        next_slot += 1;
-                        next_slot - 1
-                    });
+                let slot_id =
+                    t.id.or_else(|| same_times.map(|i| reusable.remove(i).id))
+                        .unwrap_or_else(|| {
+                            next_slot += 1;
+                            next_slot - 1
+                        });
                 EventTimeslot {
                     id: slot_id,
                     start_date: t.start_date,
@@ -92,8 +91,7 @@ impl Event {
             .map(|t| t.as_str().to_string())
             .or_else(|| {
                 let loc = input.location.as_ref()?;
-                super::derived_timezone(loc.postal_code.as_deref(), loc.location)
-                    .map(String::from)
+                super::derived_timezone(loc.postal_code.as_deref(), loc.location).map(String::from)
             });
         Event {
             id,

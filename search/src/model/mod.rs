@@ -33,7 +33,10 @@ pub struct InvalidValue(pub String);
 /// The timezone of an address: its ZIP code's, else that of the nearest
 /// ZIP centroid within 50 km of its coordinates (US only; elsewhere the
 /// timezone must be given).
-fn derived_timezone(postal_code: Option<&str>, location: Option<Coordinates>) -> Option<&'static str> {
+fn derived_timezone(
+    postal_code: Option<&str>,
+    location: Option<Coordinates>,
+) -> Option<&'static str> {
     postal_code
         .and_then(crate::zip::lookup)
         .map(|z| z.timezone.as_str())

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::LanguageTag;
-use super::resources::{EmailAddress, Phone, PersonInput, PostalAddress, Role, Span};
+use super::resources::{EmailAddress, PersonInput, Phone, PostalAddress, Role, Span};
 use crate::geo::Point;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
