@@ -189,6 +189,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         follower: Arc::clone(&follower),
         usage: Arc::clone(&usage),
         public_url: config.public_url.clone(),
+        search: Arc::clone(&search_api),
     })
     .merge(crate::ops::router(store.clone()))
     .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") });

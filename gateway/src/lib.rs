@@ -11,6 +11,7 @@ pub mod limiter;
 pub mod ops;
 pub mod proxy;
 pub mod routes;
+pub mod search_cli;
 pub mod server;
 pub mod telemetry;
 pub mod usage;

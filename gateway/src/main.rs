@@ -20,6 +20,9 @@ use turnout_gateway::admin::{Admin, AdminError, views};
 use turnout_gateway::app;
 use turnout_gateway::config::Config;
 use turnout_gateway::keys::{KeyStatus, store as key_store};
+use turnout_gateway::search_cli;
+use turnout_search::import::Format;
+use turnout_search::store::RecordKind;
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +53,41 @@ enum Command {
     /// The admin API's bearer token.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Import people or events from an NDJSON or CSV file (matched on
+    /// `identifiers`: importing again updates, never duplicates).
+    Import {
+        #[arg(value_enum)]
+        what: ImportWhat,
+        file: PathBuf,
+        /// ndjson or csv; by default from the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+    },
+    /// Ask every serving instance to rebuild its search index from the
+    /// store (searches keep being served from the old one meanwhile).
+    Reindex,
+    /// Fill the store with generated people and events near real ZIP
+    /// codes, and issue a key to try them with.
+    Demo {
+        #[arg(long, default_value_t = 2000)]
+        people: u64,
+        #[arg(long, default_value_t = 500)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportWhat {
+    People,
+    Events,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    Ndjson,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -255,6 +293,80 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     print(&views::key(&k, &p));
                 }
             }
+            Ok(())
+        }
+        Command::Import { what, file, format } => {
+            let kind = match what {
+                ImportWhat::People => RecordKind::Person,
+                ImportWhat::Events => RecordKind::Event,
+            };
+            let format = format.map(|f| match f {
+                ImportFormat::Ndjson => Format::Ndjson,
+                ImportFormat::Csv => Format::Csv,
+            });
+            let started = std::time::Instant::now();
+            let summary = search_cli::import_file(&config, clock, kind, &file, format).await?;
+            for r in summary.rejected.iter().take(50) {
+                eprintln!("line {}: {}", r.line, r.reason);
+            }
+            if summary.rejected.len() > 50 {
+                eprintln!(
+                    "... and {} more rejected lines",
+                    summary.rejected.len() - 50
+                );
+            }
+            eprintln!(
+                "{} created, {} updated, {} unchanged, {} rejected in {:.1} s",
+                summary.created,
+                summary.updated,
+                summary.unchanged,
+                summary.rejected.len(),
+                started.elapsed().as_secs_f64()
+            );
+            print(&serde_json::to_value(&summary)?);
+            Ok(())
+        }
+        Command::Reindex => {
+            let generation = search_cli::reindex(&config).await?;
+            println!(
+                "reindex {generation} requested: every running `turnout serve` rebuilds its index now (or at its next start)"
+            );
+            Ok(())
+        }
+        Command::Demo {
+            people,
+            events,
+            seed,
+        } => {
+            let (p, e) =
+                search_cli::demo(&config, Arc::clone(&clock), people, events, seed).await?;
+            println!(
+                "people: {} created, {} updated, {} unchanged; events: {} created, {} updated, {} unchanged",
+                p.created, p.updated, p.unchanged, e.created, e.updated, e.unchanged
+            );
+            let admin = cli_admin(&config, clock).await?;
+            let (plans, _) = key_store::list_plans(&admin.store, 0, i64::MAX).await?;
+            if !plans.iter().any(|p| p.spec.name == "demo") {
+                admin
+                    .create_plan(&actor(), &search_cli::demo_plan())
+                    .await
+                    .map_err(admin_error)?;
+            }
+            let mut input = Map::new();
+            input.insert("name".into(), json!("demo"));
+            input.insert("plan".into(), json!("demo"));
+            let created = admin
+                .create_key(&actor(), &input)
+                .await
+                .map_err(admin_error)?;
+            println!(
+                "A key on the demo plan (shown this once): {key}\n\
+                 With `turnout serve` running, try:\n  \
+                 curl -H 'X-Api-Key: {key}' 'http://{listen}/v1/events?zipcode=19107&max_dist=10&timeslot_start=gte_now'\n  \
+                 curl -H 'X-Api-Key: {key}' 'http://{listen}/v1/people?zipcode=19107&max_dist=5&skills=driving&facets=languages_spoken'",
+                key = created.secret,
+                listen = config.listen
+            );
             Ok(())
         }
         Command::AdminToken(AdminTokenCommand::Rotate) => {

@@ -4,6 +4,7 @@
 mod extract;
 mod handlers;
 pub mod paging;
+mod search;
 pub mod service;
 mod usage;
 pub mod views;
@@ -25,6 +26,7 @@ pub struct AdminState {
     pub follower: Arc<Follower>,
     pub usage: Arc<UsageRecorder>,
     pub public_url: Option<String>,
+    pub search: Arc<turnout_search::http::SearchApi>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -51,6 +53,15 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/v1/usage", get(usage::get_usage))
         .route("/admin/v1/audit", get(handlers::list_audit))
+        .route(
+            "/admin/v1/import/{what}",
+            axum::routing::post(search::import),
+        )
+        .route("/admin/v1/search", get(search::status))
+        .route(
+            "/admin/v1/search/reindex",
+            axum::routing::post(search::reindex),
+        )
         .with_state(state)
 }
 

@@ -1,0 +1,95 @@
+//! Admin endpoints for the search crate: bulk import (streamed), reindex
+//! requests, and where this instance's index stands.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+use turnout_core::Problem;
+use turnout_search::import::{self, Format, Progress};
+use turnout_search::store::RecordKind;
+
+use super::AdminState;
+use super::extract::AdminCaller;
+
+/// `POST /admin/v1/import/{people|events}` with an NDJSON or CSV body.
+pub async fn import(
+    State(s): State<AdminState>,
+    _caller: AdminCaller,
+    Path(what): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let kind = match what.as_str() {
+        "people" => RecordKind::Person,
+        "events" => RecordKind::Event,
+        _ => return Err(Problem::not_found("import people or events")),
+    };
+    let format = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Format::from_content_type)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/x-ndjson or text/csv",
+            )
+        })?;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let summary = import::run(
+        &s.search.records,
+        kind,
+        format,
+        reader,
+        Arc::new(Progress::default()),
+    )
+    .await
+    .map_err(|e| match e {
+        import::ImportError::Read(why) => Problem::bad_request("malformed_body", why),
+        import::ImportError::Write(w) => w.into(),
+    })?;
+    s.search.wake.notify_one();
+    Ok(Json(summary).into_response())
+}
+
+/// `POST /admin/v1/search/reindex`: every instance rebuilds its index
+/// from the store, serving from the old one meanwhile.
+pub async fn reindex(
+    State(s): State<AdminState>,
+    _caller: AdminCaller,
+) -> Result<Response, Problem> {
+    let generation = s.search.records.store.request_reindex().await?;
+    s.search.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"generation": generation})),
+    )
+        .into_response())
+}
+
+/// `GET /admin/v1/search`: this instance's index against the store.
+pub async fn status(
+    State(s): State<AdminState>,
+    _caller: AdminCaller,
+) -> Result<Response, Problem> {
+    let store = &s.search.records.store;
+    let position = s.search.engine.position();
+    let last_seq = store.last_seq().await?;
+    let wanted = store.reindex_generation().await?;
+    Ok(Json(json!({
+        "engine": s.search.engine.name(),
+        "applied_seq": position.seq,
+        "store_seq": last_seq,
+        "behind": (last_seq - position.seq).max(0),
+        "generation": position.generation,
+        "requested_generation": wanted,
+    }))
+    .into_response())
+}
