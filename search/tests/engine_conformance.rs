@@ -219,7 +219,7 @@ async fn walk(engine: &dyn Engine, s: &Search) -> (Vec<(i64, Option<f64>)>, u64,
             .unwrap();
         let ids: Vec<i64> = before.hits.iter().map(|h| h.id).collect();
         assert_eq!(ids, pages[i - 1], "previous of page {i}");
-        assert_eq!(before.has_next, true);
+        assert!(before.has_next);
         assert_eq!(before.has_previous, i > 1);
     }
     let (count, facets) = first.unwrap();

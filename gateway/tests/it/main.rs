@@ -9,5 +9,6 @@ mod key_sync;
 mod paths;
 mod proxy;
 mod rate_limits;
+mod search_api;
 mod store_suite;
 mod support;

@@ -255,3 +255,16 @@ pub async fn problem(resp: reqwest::Response) -> (u16, Value) {
     );
     (status, resp.json().await.unwrap())
 }
+
+/// Every live search record as stored: ("person" | "event", document).
+pub async fn search_records(app: &TestApp) -> Vec<(&'static str, Value)> {
+    let store =
+        turnout_search::store::SearchStore::new(app.running.as_ref().unwrap().store.clone());
+    store
+        .scan(0, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, kind, doc)| (kind.as_str(), serde_json::from_str(&doc).unwrap()))
+        .collect()
+}
