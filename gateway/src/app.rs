@@ -191,7 +191,10 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         public_url: config.public_url.clone(),
         search: Arc::clone(&search_api),
     })
-    .merge(crate::ops::router(store.clone()))
+    .merge(crate::ops::router(
+        store.clone(),
+        Arc::clone(&search_api.engine),
+    ))
     .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") });
 
     let shared = Arc::new(crate::edge::Shared {

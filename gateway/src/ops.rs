@@ -1,7 +1,7 @@
 //! `/healthz` (the process answers), `/readyz` (its dependencies answer),
 //! `/metrics` (Prometheus text).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -13,6 +13,7 @@ use http::{StatusCode, header};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use turnout_core::Store;
+use turnout_search::engine::Engine;
 
 /// The process-wide metrics recorder: installed once, shared by every app
 /// started in this process (tests start several).
@@ -30,16 +31,18 @@ pub fn metrics_handle() -> PrometheusHandle {
 #[derive(Clone)]
 struct OpsState {
     store: Store,
+    engine: Arc<dyn Engine>,
     metrics: PrometheusHandle,
 }
 
-pub fn router(store: Store) -> Router {
+pub fn router(store: Store, engine: Arc<dyn Engine>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(OpsState {
             store,
+            engine,
             metrics: metrics_handle(),
         })
 }
@@ -50,7 +53,12 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         Ok(Err(e)) => format!("error: {e}"),
         Err(_) => "error: no answer within 2 s".to_string(),
     };
-    let ready = store == "ok";
+    let index = if s.engine.ready() {
+        "ok".to_string()
+    } else {
+        format!("error: the {} index is not open", s.engine.name())
+    };
+    let ready = store == "ok" && index == "ok";
     let status = if ready {
         StatusCode::OK
     } else {
@@ -58,7 +66,7 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     };
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": {"store": store, "ratelimit": "ok (memory)"},
+        "checks": {"store": store, "index": index, "ratelimit": "ok (memory)"},
     });
     (status, Json(body)).into_response()
 }
