@@ -37,7 +37,8 @@ echo "generating $PEOPLE people and $EVENTS events"
 
 now() { date +%s.%N; }
 t0=$(now)
-"$TURNOUT" import people "$OUT/people.ndjson" > "$OUT/import-people.json"
+# Peak memory of the import (it streams: this should not grow with the file).
+/usr/bin/time -f "%M" -o "$OUT/import-people.maxrss" "$TURNOUT" import people "$OUT/people.ndjson" > "$OUT/import-people.json"
 t1=$(now)
 "$TURNOUT" import events "$OUT/events.ndjson" > "$OUT/import-events.json"
 t2=$(now)
@@ -68,6 +69,7 @@ for m in re.finditer(r'query "([^"]+)": (.*)', q):
     kv = dict(x.split("=") for x in m.group(2).split())
     rows.append((m.group(1), kv))
 imp_p = json.load(open(f"{out}/import-people.json"))
+rss_mb = int(open(f"{out}/import-people.maxrss").read().split()[-1]) / 1024
 lines = [
     f"# Search benchmark: {people:,} people, {events:,} events",
     "",
@@ -79,7 +81,7 @@ lines = [
     f"| **store + index, people and events** | **{t3-t0:.1f}** | {(people+events)/(t3-t0):,.0f} |",
     f"| peer: SQLite R*Tree + tables, built from the same files | {peer_build:.1f} | {(people+events)/peer_build:,.0f} |",
     "",
-    f"people import: {imp_p['created']:,} created, {len(imp_p['rejected'])} rejected",
+    f"people import: {imp_p['created']:,} created, {len(imp_p['rejected'])} rejected; peak memory of `turnout import` {rss_mb:.0f} MB",
     "",
     "| query | mean matches | Tantivy p50 ms | p99 ms | SQLite peer p50 ms | p99 ms | peer/Tantivy p50 | p99 | answers differ |",
     "|---|---|---|---|---|---|---|---|---|",

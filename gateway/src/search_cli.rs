@@ -108,12 +108,12 @@ pub async fn demo(
             let results = match kind {
                 RecordKind::Person => {
                     records
-                        .upsert::<turnout_search::model::Person>(batch)
+                        .upsert::<turnout_search::model::Person>(&batch)
                         .await?
                 }
                 RecordKind::Event => {
                     records
-                        .upsert::<turnout_search::model::Event>(batch)
+                        .upsert::<turnout_search::model::Event>(&batch)
                         .await?
                 }
             };

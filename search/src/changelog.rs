@@ -22,7 +22,7 @@ use crate::engine::{Engine, EngineError, IndexDoc, Position};
 use crate::store::{Change, RecordKind, SearchStore};
 
 /// Changes read per store round trip.
-const BATCH: usize = 5_000;
+const BATCH: usize = 20_000;
 /// How often the log is polled when no local write wakes the follower;
 /// writes made by other instances are visible within this.
 pub const POLL: Duration = Duration::from_millis(200);

@@ -2,6 +2,7 @@
 //! derived fields, and the change log, in one transaction per request (or
 //! per import batch). The HTTP handlers and import both come through here.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -228,7 +229,7 @@ impl Records {
 
     pub async fn create<R: Resource>(&self, body: Map<String, Value>) -> Result<R, WriteError> {
         let outcome = self
-            .upsert::<R>(vec![Upsert {
+            .upsert::<R>(&[Upsert {
                 body,
                 target: None,
                 merge_on_identifiers: false,
@@ -243,7 +244,7 @@ impl Records {
         body: Map<String, Value>,
     ) -> Result<R, WriteError> {
         let outcome = self
-            .upsert::<R>(vec![Upsert {
+            .upsert::<R>(&[Upsert {
                 body,
                 target: Some(id),
                 merge_on_identifiers: false,
@@ -268,7 +269,7 @@ impl Records {
     /// whole batch, and nothing of it is written.
     pub async fn upsert<R: Resource>(
         &self,
-        batch: Vec<Upsert>,
+        batch: &[Upsert],
     ) -> Result<Vec<Result<Applied, WriteError>>, WriteError> {
         let (now, now_ms) = self.now();
         let mut w = self.store.begin().await?;
@@ -346,7 +347,7 @@ impl Records {
     #[allow(clippy::too_many_arguments)]
     fn plan_one<R: Resource>(
         &self,
-        u: Upsert,
+        u: &Upsert,
         named: &mut HashMap<String, i64>,
         existing: &mut HashMap<i64, (R, bool)>,
         taken: &HashMap<(i64, i64), u32>,
@@ -394,8 +395,8 @@ impl Records {
             Some(id) => {
                 let (prev, tz_given) = existing.get(&id).ok_or(WriteError::NotFound)?;
                 let mut merged = prev.editable(*tz_given);
-                for (k, v) in u.body {
-                    merged.insert(k, v);
+                for (k, v) in &u.body {
+                    merged.insert(k.clone(), v.clone());
                 }
                 if u.merge_on_identifiers {
                     // Import adds identifiers; it never drops one.
@@ -417,11 +418,11 @@ impl Records {
                     }
                     merged.insert("identifiers".into(), Value::Array(ids));
                 }
-                (id, merged, Some(prev.clone()))
+                (id, Cow::Owned(merged), Some(prev.clone()))
             }
             None => {
                 *next_id += 1;
-                (*next_id - 1, u.body, None)
+                (*next_id - 1, Cow::Borrowed(&u.body), None)
             }
         };
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use sqlx::{Any, AnyPool, Row, Transaction};
-use turnout_core::store::{MAX_BATCH_PARAMS, Migration, Store, StoreError, values_placeholders};
+use turnout_core::store::{BULK_PARAMS, MAX_BATCH_PARAMS, Migration, Store, StoreError};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
@@ -208,12 +208,13 @@ impl SearchStore {
         if writes.is_empty() {
             return Ok(());
         }
-        for chunk in writes.chunks(MAX_BATCH_PARAMS / 6) {
+        let dialect = self.store.dialect();
+        for chunk in writes.chunks(BULK_PARAMS / 6) {
             let sql = format!(
                 "INSERT INTO search_records (id, kind, doc, timezone_given, created_at, modified_at) \
                  VALUES {} ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, \
                  timezone_given = excluded.timezone_given, modified_at = excluded.modified_at",
-                values_placeholders(chunk.len(), 6)
+                dialect.values_placeholders(chunk.len(), 6)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
@@ -229,7 +230,7 @@ impl SearchStore {
 
             let sql = format!(
                 "DELETE FROM search_identifiers WHERE record_id IN ({})",
-                placeholders_from(1, chunk.len())
+                dialect.list_placeholders(chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
@@ -241,10 +242,10 @@ impl SearchStore {
                 .iter()
                 .flat_map(|r| r.identifiers.iter().map(move |i| (i.as_str(), r.id)))
                 .collect();
-            for pairs in pairs.chunks(MAX_BATCH_PARAMS / 3) {
+            for pairs in pairs.chunks(BULK_PARAMS / 3) {
                 let sql = format!(
                     "INSERT INTO search_identifiers (kind, identifier, record_id) VALUES {}",
-                    values_placeholders(pairs.len(), 3)
+                    dialect.values_placeholders(pairs.len(), 3)
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (identifier, id) in pairs {
@@ -267,10 +268,11 @@ impl SearchStore {
         .fetch_one(&mut *w.tx)
         .await?;
         let mut seq = last - ids.len() as i64;
-        for chunk in ids.chunks(MAX_BATCH_PARAMS / 2) {
+        let dialect = self.store.dialect();
+        for chunk in ids.chunks(BULK_PARAMS / 2) {
             let sql = format!(
                 "INSERT INTO search_changes (seq, record_id) VALUES {}",
-                values_placeholders(chunk.len(), 2)
+                dialect.values_placeholders(chunk.len(), 2)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {

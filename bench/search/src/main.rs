@@ -51,6 +51,7 @@ fn main() {
             Path::new(&args[1]),
             Path::new(&args[2]),
             args[3].parse().unwrap(),
+            args.get(4).map(String::as_str) != Some("tantivy-only"),
         )),
         _ => {
             eprintln!("usage: searchbench gen OUT PEOPLE EVENTS | query DATA_DIR NDJSON_DIR N");
@@ -133,12 +134,18 @@ struct Answer {
     facets: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-async fn query(data_dir: &Path, ndjson: &Path, n: usize) {
+/// `with_peer = false` (`query … tantivy-only`) skips the peer, for
+/// profiling the engine alone.
+async fn query(data_dir: &Path, ndjson: &Path, n: usize, with_peer: bool) {
     let engine = turnout_search::engine::tantivy::TantivyEngine::open(&data_dir.join("search"))
         .expect("the index built by `turnout serve`");
     let peer_path = data_dir.join("peer.db");
     let started = Instant::now();
-    let peer = build_peer(&peer_path, ndjson).await;
+    let peer = if with_peer {
+        Some(build_peer(&peer_path, ndjson).await)
+    } else {
+        None
+    };
     let peer_build = started.elapsed().as_secs_f64();
     println!("peer_build_seconds {peer_build:.1}");
 
@@ -164,7 +171,9 @@ async fn query(data_dir: &Path, ndjson: &Path, n: usize) {
         // Warm both (page cache, mmap), then measure.
         for s in searches.iter().take(50) {
             let _ = engine.search(s.clone()).await.unwrap();
-            let _ = peer_search(&peer, s).await;
+            if let Some(peer) = &peer {
+                let _ = peer_search(peer, s).await;
+            }
         }
         let mut ours = Vec::with_capacity(n);
         let mut theirs = Vec::with_capacity(n);
@@ -179,10 +188,14 @@ async fn query(data_dir: &Path, ndjson: &Path, n: usize) {
                 .map(|h| serde_json::from_str(&h.source).unwrap())
                 .collect();
             ours.push(t.elapsed().as_secs_f64() * 1000.0);
-            let t = Instant::now();
-            let peer_answer = peer_search(&peer, s).await;
-            theirs.push(t.elapsed().as_secs_f64() * 1000.0);
             matches += hits.count;
+            let Some(peer) = &peer else {
+                theirs.push(f64::NAN);
+                continue;
+            };
+            let t = Instant::now();
+            let peer_answer = peer_search(peer, s).await;
+            theirs.push(t.elapsed().as_secs_f64() * 1000.0);
             let our_answer = Answer {
                 count: hits.count,
                 page: docs.iter().map(|d| d["id"].as_i64().unwrap()).collect(),

@@ -21,13 +21,12 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{BytesColumn, Column, StrColumn};
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{
     BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{
-    BytesOptions, FAST, Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema,
-    TEXT, Value,
+    FAST, Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TEXT, Value,
 };
 use tantivy::{
     DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal,
@@ -51,7 +50,7 @@ const MAX_CELLS: usize = 48;
 /// Indexed for every located document: "has coordinates".
 const LOCATED: &str = "*";
 /// Bumped when the schema changes; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 impl From<tantivy::TantivyError> for EngineError {
     fn from(e: tantivy::TantivyError) -> Self {
@@ -103,8 +102,8 @@ impl Fields {
             languages: b.add_text_field("languages", STRING),
             languages_spoken: b.add_text_field("languages_spoken", keyword),
             slot_start: b.add_i64_field("slot_start", INDEXED | FAST),
-            slots: b.add_bytes_field("slots", BytesOptions::default().set_fast()),
-            windows: b.add_bytes_field("windows", BytesOptions::default().set_fast()),
+            slots: b.add_i64_field("slots", FAST),
+            windows: b.add_u64_field("windows", FAST),
             modified: b.add_i64_field("modified", INDEXED | FAST),
             source: b.add_text_field("source", STORED),
         };
@@ -147,23 +146,15 @@ impl Fields {
         for l in &d.languages_spoken {
             doc.add_text(self.languages_spoken, l);
         }
-        let mut slots = Vec::with_capacity(d.slots.len() * 17);
-        for s in &d.slots {
-            doc.add_i64(self.slot_start, s.start);
-            slots.extend_from_slice(&s.start.to_le_bytes());
-            slots.extend_from_slice(&s.end.to_le_bytes());
-            slots.push(s.full as u8);
+        // Each timeslot and each window is one self-contained number, so
+        // the collector checks them exactly from plain numeric columns
+        // (no dictionary lookups), whatever order the values come back in.
+        for slot in &d.slots {
+            doc.add_i64(self.slot_start, slot.start);
+            doc.add_i64(self.slots, pack_slot(slot));
         }
-        if !slots.is_empty() {
-            doc.add_bytes(self.slots, &slots);
-        }
-        let mut windows = Vec::with_capacity(d.windows.len() * 16);
         for w in &d.windows {
-            windows.extend_from_slice(&w.start.to_le_bytes());
-            windows.extend_from_slice(&w.end.to_le_bytes());
-        }
-        if !windows.is_empty() {
-            doc.add_bytes(self.windows, &windows);
+            doc.add_u64(self.windows, pack_window(w));
         }
         doc.add_i64(self.modified, d.modified);
         doc.add_text(self.source, &d.source);
@@ -171,22 +162,32 @@ impl Fields {
     }
 }
 
-fn decode_slots(bytes: &[u8]) -> impl Iterator<Item = Slot> + '_ {
-    bytes.chunks_exact(17).map(|c| Slot {
-        start: i64::from_le_bytes(c[0..8].try_into().expect("8 bytes")),
-        end: i64::from_le_bytes(c[8..16].try_into().expect("8 bytes")),
-        full: c[16] != 0,
-    })
+/// A timeslot as one number: its start (unix seconds) and whether it is
+/// full in the lowest bit.
+fn pack_slot(s: &Slot) -> i64 {
+    s.start.saturating_mul(2) | i64::from(s.full)
 }
 
-fn decode_windows(bytes: &[u8]) -> Vec<Window> {
-    bytes
-        .chunks_exact(16)
-        .map(|c| Window {
-            start: i64::from_le_bytes(c[0..8].try_into().expect("8 bytes")),
-            end: i64::from_le_bytes(c[8..16].try_into().expect("8 bytes")),
-        })
-        .collect()
+fn unpack_slot(v: i64) -> Slot {
+    Slot {
+        start: v >> 1,
+        end: 0,
+        full: v & 1 == 1,
+    }
+}
+
+/// A window as one number: start and end as unsigned 32-bit unix seconds
+/// (1970 to 2106, clamped).
+fn pack_window(w: &Window) -> u64 {
+    let clamp = |t: i64| t.clamp(0, u32::MAX as i64) as u64;
+    (clamp(w.start) << 32) | clamp(w.end)
+}
+
+fn unpack_window(v: u64) -> Window {
+    Window {
+        start: (v >> 32) as i64,
+        end: (v & 0xffff_ffff) as i64,
+    }
 }
 
 /// One index directory, open for reading and writing.
@@ -227,7 +228,10 @@ impl Live {
         position: Position,
         writer_memory: usize,
     ) -> Result<Live, EngineError> {
-        let writer = index.writer_with_num_threads(1, writer_memory)?;
+        // Two indexing threads at most: the writer only works while there
+        // are changes to apply, and the rest of the machine serves.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        let writer = index.writer_with_num_threads(threads, writer_memory)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -290,7 +294,7 @@ impl TantivyEngine {
     /// zero, so the follower replays the change log into it). An index
     /// that cannot be read is set aside the same way.
     pub fn open(root: &Path) -> Result<Self, EngineError> {
-        let writer_memory = 64 << 20;
+        let writer_memory = 128 << 20;
         std::fs::create_dir_all(root).map_err(|e| EngineError::Index(e.to_string()))?;
         let current = std::fs::read_to_string(root.join("CURRENT"))
             .ok()
@@ -654,10 +658,9 @@ impl Collector for MatchCollector {
             id: ff.u64("id")?,
             lat: ff.column_opt("lat")?,
             lon: ff.column_opt("lon")?,
-            slots: ff.bytes("slots")?,
-            windows: ff.bytes("windows")?,
+            slots: ff.column_opt("slots")?,
+            windows: ff.column_opt("windows")?,
             facet_columns,
-            buf: Vec::new(),
             segment,
             fruit: Fruit {
                 count: 0,
@@ -699,22 +702,10 @@ struct SegmentChild {
     id: Column<u64>,
     lat: Option<Column<f64>>,
     lon: Option<Column<f64>>,
-    slots: Option<BytesColumn>,
-    windows: Option<BytesColumn>,
+    slots: Option<Column<i64>>,
+    windows: Option<Column<u64>>,
     facet_columns: Vec<(&'static str, Option<StrColumn>, HashMap<u64, u64>)>,
-    buf: Vec<u8>,
     fruit: Fruit,
-}
-
-impl SegmentChild {
-    fn bytes(col: &Option<BytesColumn>, doc: DocId, buf: &mut Vec<u8>) -> bool {
-        buf.clear();
-        let Some(col) = col else { return false };
-        match col.term_ords(doc).next() {
-            Some(ord) => col.ord_to_bytes(ord, buf).unwrap_or(false),
-            None => false,
-        }
-    }
 }
 
 impl SegmentCollector for SegmentChild {
@@ -739,18 +730,20 @@ impl SegmentCollector for SegmentChild {
             None => None,
         };
         if let Some(filter) = &e.slots {
-            if !Self::bytes(&self.slots, doc, &mut self.buf) {
-                return;
-            }
-            if !decode_slots(&self.buf).any(|s| filter.admits(&s)) {
+            let admitted = self.slots.as_ref().is_some_and(|col| {
+                col.values_for_doc(doc)
+                    .any(|v| filter.admits(&unpack_slot(v)))
+            });
+            if !admitted {
                 return;
             }
         }
         if let Some(window) = e.window {
-            if !Self::bytes(&self.windows, doc, &mut self.buf) {
-                return;
-            }
-            if !overlaps(&decode_windows(&self.buf), window) {
+            let free = self.windows.as_ref().is_some_and(|col| {
+                col.values_for_doc(doc)
+                    .any(|v| overlaps(&[unpack_window(v)], window))
+            });
+            if !free {
                 return;
             }
         }

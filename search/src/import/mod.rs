@@ -152,7 +152,8 @@ async fn write_batch<R: Resource>(
     batch: Vec<Line>,
     summary: &mut Summary,
 ) -> Result<(), ImportError> {
-    let mut pending: Vec<(u64, Map<String, Value>)> = Vec::with_capacity(batch.len());
+    let mut lines = Vec::with_capacity(batch.len());
+    let mut pending: Vec<Upsert> = Vec::with_capacity(batch.len());
     for (line, parsed) in batch {
         match parsed {
             Err(reason) => summary.rejected.push(Rejected { line, reason }),
@@ -168,19 +169,18 @@ async fn write_batch<R: Resource>(
                     });
                     continue;
                 }
-                pending.push((line, body));
+                lines.push(line);
+                pending.push(Upsert {
+                    body,
+                    target: None,
+                    merge_on_identifiers: true,
+                });
             }
         }
     }
-    let upsert = |body: Map<String, Value>| Upsert {
-        body,
-        target: None,
-        merge_on_identifiers: true,
-    };
-    let all = pending.iter().map(|(_, b)| upsert(b.clone())).collect();
-    match records.upsert::<R>(all).await {
+    match records.upsert::<R>(&pending).await {
         Ok(results) => {
-            for ((line, _), r) in pending.into_iter().zip(results) {
+            for (line, r) in lines.into_iter().zip(results) {
                 tally(summary, line, r);
             }
         }
@@ -188,8 +188,8 @@ async fn write_batch<R: Resource>(
         // write, and nothing of the batch was written: retry it record by
         // record, so only the clashing line is rejected.
         Err(WriteError::Conflict(_)) => {
-            for (line, body) in pending {
-                match records.upsert::<R>(vec![upsert(body)]).await {
+            for (line, one) in lines.into_iter().zip(pending.chunks(1)) {
+                match records.upsert::<R>(one).await {
                     Ok(mut r) => tally(summary, line, r.pop().expect("one in, one out")),
                     Err(e @ WriteError::Conflict(_)) => tally(summary, line, Err(e)),
                     Err(e) => return Err(e.into()),

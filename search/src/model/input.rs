@@ -27,7 +27,8 @@ impl<'a> Fields<'a> {
         if value.is_null() {
             return None;
         }
-        match serde_json::from_value::<T>(value.clone()) {
+        // Deserialised from the borrowed value: no copy of the body.
+        match T::deserialize(value) {
             Ok(v) => Some(v),
             Err(e) => {
                 self.errors.push(FieldError::new(field, e.to_string()));
