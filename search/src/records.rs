@@ -14,7 +14,9 @@ use turnout_core::Clock;
 use turnout_core::problem::FieldError;
 use turnout_core::store::StoreError;
 
-use crate::model::resources::{AttendanceStatus, EventInput, PersonInput};
+use crate::model::resources::{
+    AttendanceStatus, EVENT_FIELDS, EventInput, PERSON_FIELDS, PersonInput,
+};
 use crate::model::{Attendance, Event, Person};
 use crate::store::{AttendanceRow, RecordKind, RecordWrite, SearchStore, WriteTx};
 
@@ -85,20 +87,7 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sy
 impl Resource for Person {
     type Input = PersonInput;
     const KIND: RecordKind = RecordKind::Person;
-    const EDITABLE: &'static [&'static str] = &[
-        "identifiers",
-        "role",
-        "given_name",
-        "family_name",
-        "email_addresses",
-        "phone_numbers",
-        "postal_addresses",
-        "languages_spoken",
-        "skills",
-        "availability",
-        "timezone",
-        "tags",
-    ];
+    const EDITABLE: &'static [&'static str] = &PERSON_FIELDS;
 
     fn parse(body: &Map<String, Value>) -> Result<PersonInput, Vec<FieldError>> {
         PersonInput::parse(body)
@@ -136,18 +125,7 @@ impl Resource for Person {
 impl Resource for Event {
     type Input = EventInput;
     const KIND: RecordKind = RecordKind::Event;
-    const EDITABLE: &'static [&'static str] = &[
-        "identifiers",
-        "title",
-        "description",
-        "event_type",
-        "timeslots",
-        "location",
-        "timezone",
-        "is_virtual",
-        "visibility",
-        "tags",
-    ];
+    const EDITABLE: &'static [&'static str] = &EVENT_FIELDS;
 
     fn parse(body: &Map<String, Value>) -> Result<EventInput, Vec<FieldError>> {
         EventInput::parse(body)

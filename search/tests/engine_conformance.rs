@@ -16,7 +16,6 @@ use turnout_search::engine::{Cursor, Engine, IndexDoc, Search, SortKey};
 use turnout_search::geo::{self, Point};
 use turnout_search::model::resources::{EventInput, PersonInput};
 use turnout_search::model::{Event, Person};
-use turnout_search::query::Query;
 use turnout_search::reference;
 
 const NOW: i64 = 1_795_000_000; // 2026-11-18
@@ -165,18 +164,8 @@ fn random_pairs(g: &mut Generator, events: bool) -> Vec<(String, String)> {
     p
 }
 
-fn resolve(query: Query) -> Search {
-    let center = query.near.as_ref().map(|n| {
-        n.point(|z| turnout_search::zip::lookup(z).map(|z| z.point))
-            .unwrap()
-    });
-    let radius_km = query.near.as_ref().map_or(f64::INFINITY, |n| n.radius_km);
-    Search {
-        query,
-        center,
-        radius_km,
-        cursor: None,
-    }
+fn resolve(query: turnout_search::query::Query) -> Search {
+    Search::for_query(query).expect("known ZIP codes")
 }
 
 /// Follows the cursors from the first page to the last, then back.

@@ -113,17 +113,7 @@ fn volunteer_search(rng: &mut StdRng) -> Vec<(String, String)> {
 }
 
 fn resolve(query: turnout_search::query::Query) -> Search {
-    let center = query.near.as_ref().map(|n| {
-        n.point(|z| turnout_search::zip::lookup(z).map(|z| z.point))
-            .unwrap()
-    });
-    let radius_km = query.near.as_ref().map_or(f64::INFINITY, |n| n.radius_km);
-    Search {
-        query,
-        center,
-        radius_km,
-        cursor: None,
-    }
+    Search::for_query(query).expect("known ZIP codes")
 }
 
 /// What both sides return, for a cross-check.

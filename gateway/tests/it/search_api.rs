@@ -479,17 +479,7 @@ async fn searches_match_the_reference(backend: Backend) {
             turnout_search::params::people(&pairs)
         }
         .unwrap();
-        let center = query.near.as_ref().map(|n| {
-            n.point(|z| turnout_search::zip::lookup(z).map(|z| z.point))
-                .unwrap()
-        });
-        let radius_km = query.near.as_ref().map_or(f64::INFINITY, |n| n.radius_km);
-        let search = Search {
-            query,
-            center,
-            radius_km,
-            cursor: None,
-        };
+        let search = Search::for_query(query).unwrap();
         let (want, want_facets) = turnout_search::reference::matches(&people, &events, &search);
 
         let path = if events_query {

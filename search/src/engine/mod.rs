@@ -41,6 +41,24 @@ pub struct Search {
 }
 
 impl Search {
+    /// The search for a parsed query, its ZIP code (if any) resolved to
+    /// the centroid; `None` for a ZIP code the table does not know.
+    pub fn for_query(query: Query) -> Option<Search> {
+        let (center, radius_km) = match &query.near {
+            None => (None, f64::INFINITY),
+            Some(near) => (
+                Some(near.point(|zip| crate::zip::lookup(zip).map(|z| z.point))?),
+                near.radius_km,
+            ),
+        };
+        Some(Search {
+            query,
+            center,
+            radius_km,
+            cursor: None,
+        })
+    }
+
     /// How results are ordered: by distance with a centre, by relevance
     /// with text, else by id.
     pub fn sort(&self) -> SortKey {

@@ -2,18 +2,16 @@
 //! themselves, they are written by partners' servers for any person:
 //! `people_write` to write, `people_read` to list (they name people).
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use http::{StatusCode, Uri};
 use serde_json::Value;
 use turnout_core::Problem;
-
-use std::sync::Arc;
-
-use axum::extract::State;
 
 use super::{Access, SearchApi, body, lists};
 use crate::model::Attendance;

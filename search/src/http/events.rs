@@ -2,18 +2,14 @@
 //! events only with `events:private` (others get 403 for asking and never
 //! see one: a PRIVATE event reads as 404).
 
-use axum::Extension;
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::Path;
-use axum::response::IntoResponse;
-use http::{StatusCode, Uri};
-use serde_json::Value;
-use turnout_core::Problem;
-
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, State};
+use http::Uri;
+use serde_json::Value;
+use turnout_core::Problem;
 
 use super::{Access, SearchApi, body, lists};
 use crate::model::Event;
@@ -51,41 +47,6 @@ pub async fn read(
         .filter(|e| e.visibility == Visibility::Public || access.private_events)
         .map(Json)
         .ok_or_else(|| Problem::not_found("no such event"))
-}
-
-pub async fn create(
-    State(api): State<Arc<SearchApi>>,
-    Extension(access): Extension<Access>,
-    bytes: Bytes,
-) -> Result<impl IntoResponse, Problem> {
-    access.require(access.events_write, "create events (it needs events:write)")?;
-    let event: Event = api.records.create(body::object(&bytes)?).await?;
-    api.written();
-    Ok((StatusCode::CREATED, Json(event)))
-}
-
-pub async fn update(
-    State(api): State<Arc<SearchApi>>,
-    Extension(access): Extension<Access>,
-    Path(id): Path<String>,
-    bytes: Bytes,
-) -> Result<Json<Event>, Problem> {
-    access.require(access.events_write, "edit events (it needs events:write)")?;
-    let id = body::id(&id)?;
-    let event: Event = api.records.update(id, body::object(&bytes)?).await?;
-    api.written();
-    Ok(Json(event))
-}
-
-pub async fn delete(
-    State(api): State<Arc<SearchApi>>,
-    Extension(access): Extension<Access>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, Problem> {
-    access.require(access.events_write, "delete events (it needs events:write)")?;
-    api.records.delete::<Event>(body::id(&id)?).await?;
-    api.written();
-    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn deleted(

@@ -54,26 +54,12 @@ pub async fn search(
     pairs: &[(String, String)],
     query: Query,
 ) -> Result<Json<Value>, Problem> {
-    let (center, radius_km) = match &query.near {
-        None => (None, f64::INFINITY),
-        Some(near) => {
-            let point = near
-                .point(|zip| crate::zip::lookup(zip).map(|z| z.point))
-                .ok_or_else(|| {
-                    Problem::validation(vec![FieldError::new(
-                        "zipcode",
-                        "is not a US ZIP code we know",
-                    )])
-                })?;
-            (Some(point), near.radius_km)
-        }
-    };
-    let mut search = Search {
-        query,
-        center,
-        radius_km,
-        cursor: None,
-    };
+    let mut search = Search::for_query(query).ok_or_else(|| {
+        Problem::validation(vec![FieldError::new(
+            "zipcode",
+            "is not a US ZIP code we know",
+        )])
+    })?;
     let sort = search.sort();
     if let Some(raw) = &search.query.cursor {
         search.cursor = Some(Cursor::decode(raw, sort).map_err(errors::engine)?);

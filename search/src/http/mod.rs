@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod lists;
 mod people;
+mod writes;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 use turnout_core::{Clock, Problem};
 
 use crate::engine::Engine;
+use crate::model::{Event, Person};
 use crate::records::Records;
 
 /// What a caller may do here, decided by the gateway from its key (and,
@@ -70,21 +72,27 @@ impl SearchApi {
 /// The routes of API.md's "Volunteers, events, attendances".
 pub fn router(api: Arc<SearchApi>) -> Router {
     Router::new()
-        .route("/v1/people", get(people::search).post(people::create))
+        .route(
+            "/v1/people",
+            get(people::search).post(writes::create::<Person>),
+        )
         .route("/v1/people/deleted", get(people::deleted))
         .route(
             "/v1/people/{id}",
             get(people::read)
-                .patch(people::update)
-                .delete(people::delete),
+                .patch(writes::update::<Person>)
+                .delete(writes::delete::<Person>),
         )
-        .route("/v1/events", get(events::search).post(events::create))
+        .route(
+            "/v1/events",
+            get(events::search).post(writes::create::<Event>),
+        )
         .route("/v1/events/deleted", get(events::deleted))
         .route(
             "/v1/events/{id}",
             get(events::read)
-                .patch(events::update)
-                .delete(events::delete),
+                .patch(writes::update::<Event>)
+                .delete(writes::delete::<Event>),
         )
         .route(
             "/v1/events/{id}/attendances",

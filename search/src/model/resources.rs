@@ -105,7 +105,8 @@ pub mod chrono_tz_name {
     }
 }
 
-const PERSON_FIELDS: [&str; 12] = [
+/// A person's writable fields.
+pub const PERSON_FIELDS: [&str; 12] = [
     "identifiers",
     "role",
     "given_name",
@@ -226,7 +227,8 @@ pub struct EventInput {
     pub tags: Vec<String>,
 }
 
-const EVENT_FIELDS: [&str; 10] = [
+/// An event's writable fields.
+pub const EVENT_FIELDS: [&str; 10] = [
     "identifiers",
     "title",
     "description",
