@@ -28,7 +28,11 @@ fn from_alphabet(alphabet: &[u8], len: usize) -> String {
 /// Lowercase hex SHA-256, for high-entropy secrets (admin tokens) where a
 /// slow password hash would buy nothing.
 pub fn sha256_hex(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
+    sha256_hex_bytes(input.as_bytes())
+}
+
+pub fn sha256_hex_bytes(input: &[u8]) -> String {
+    let digest = Sha256::digest(input);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -24,12 +24,20 @@ use crate::routes::RouteTable;
 use crate::usage::UsageRecorder;
 
 /// The gateway's tables.
-pub const MIGRATIONS: &[turnout_core::store::Migration] = &[turnout_core::store::Migration {
-    version: 1,
-    name: "gateway",
-    sqlite: include_str!("../migrations/sqlite/0001_gateway.sql"),
-    postgres: include_str!("../migrations/postgres/0001_gateway.sql"),
-}];
+pub const MIGRATIONS: &[turnout_core::store::Migration] = &[
+    turnout_core::store::Migration {
+        version: 1,
+        name: "gateway",
+        sqlite: include_str!("../migrations/sqlite/0001_gateway.sql"),
+        postgres: include_str!("../migrations/postgres/0001_gateway.sql"),
+    },
+    turnout_core::store::Migration {
+        version: 2,
+        name: "idempotency",
+        sqlite: include_str!("../migrations/0002_idempotency.sql"),
+        postgres: include_str!("../migrations/0002_idempotency.sql"),
+    },
+];
 
 /// Opens the configured store and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -205,6 +213,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         clock: Arc::clone(&clock),
         local,
         search: turnout_search::http::router(search_api),
+        store: store.clone(),
         control: tokio::runtime::Handle::current(),
         max_body_bytes: config.server.max_body_bytes,
         body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
@@ -254,6 +263,11 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
                         quota_store::prune(&store, clock.now().timestamp(), 70 * 86_400).await
                     {
                         tracing::warn!(error = %err, "pruning old quota counts failed");
+                    }
+                    if let Err(err) =
+                        crate::edge::idempotency::prune(&store, clock.now().timestamp()).await
+                    {
+                        tracing::warn!(error = %err, "pruning old idempotency keys failed");
                     }
                 }
             }

@@ -15,6 +15,7 @@
 
 pub mod authorize;
 pub mod body;
+pub mod idempotency;
 pub mod identify;
 pub mod ratelimit;
 pub mod request_id;
@@ -50,6 +51,8 @@ pub struct Shared {
     /// People, events and attendances (the search crate), also run on
     /// `control`.
     pub search: axum::Router,
+    /// For `Idempotency-Key` on the built-in writes.
+    pub store: turnout_core::Store,
     pub control: tokio::runtime::Handle,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
@@ -329,9 +332,40 @@ impl Gateway {
                     .await
             }
             Target::Search => {
+                let idem_key = idempotency::key_of(&parts.method, &parts.headers)?;
+                let hash = idem_key
+                    .as_ref()
+                    .map(|_| idempotency::request_hash(&parts, &bytes));
                 let mut req = Request::from_parts(parts, Body::from(bytes));
                 req.extensions_mut().insert(authorize::search_access(&key));
-                Ok(self.on_control(&self.search, req).await)
+                let call = self.search.clone().oneshot(req);
+                let (store, key_id, now) = (
+                    self.store.clone(),
+                    Arc::clone(&key.id),
+                    self.clock.now().timestamp(),
+                );
+                let run = async move {
+                    let call = async move {
+                        match call.await {
+                            Ok(r) => r,
+                            Err(never) => match never {},
+                        }
+                    };
+                    match (idem_key, hash) {
+                        (Some(idem_key), Some(hash)) => idempotency::Claim {
+                            store: &store,
+                            key_id: &key_id,
+                            idem_key: &idem_key,
+                            hash: &hash,
+                            now,
+                        }
+                        .run(call)
+                        .await
+                        .unwrap_or_else(IntoResponse::into_response),
+                        _ => call.await,
+                    }
+                };
+                Ok(self.run_on_control(run).await)
             }
         }
     }
@@ -340,9 +374,21 @@ impl Gateway {
     /// connections.
     async fn on_control(&self, router: &axum::Router, req: Request<Body>) -> Response<Body> {
         let call = router.clone().oneshot(req);
-        match self.control.spawn(call).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(never)) => match never {},
+        self.run_on_control(async move {
+            match call.await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        })
+        .await
+    }
+
+    async fn run_on_control(
+        &self,
+        work: impl std::future::Future<Output = Response<Body>> + Send + 'static,
+    ) -> Response<Body> {
+        match self.control.spawn(work).await {
+            Ok(r) => r,
             Err(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

@@ -757,6 +757,66 @@ async fn instances_on_one_postgres_converge() {
     a.stop().await;
 }
 
+/// `Idempotency-Key`: a retried create returns the first response and
+/// creates nothing; another body is refused; keys are per API key and
+/// last 24 hours.
+async fn idempotency_keys_replay_the_first_response(backend: Backend) {
+    let clock = Arc::new(ManualClock::at(
+        Utc.timestamp_opt(1_795_000_000, 0).unwrap(),
+    ));
+    let (mut app, key) = app_with_key_at(backend, clock.clone()).await;
+    let (_, other_key) = app.create_key("all", json!({})).await;
+    let create = |key: &str, idem: &str, body: Value| {
+        app.http
+            .post(app.url("/v1/people"))
+            .header("x-api-key", key)
+            .header("idempotency-key", idem)
+            .json(&body)
+            .send()
+    };
+    let ana = json!({"given_name": "Ana"});
+    let first = create(&key, "signup-1", ana.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = create(&key, "signup-1", ana.clone()).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    eventually(&app, "/v1/people", &key, |b| b["count"] == 1).await;
+
+    let (status, body) = problem(
+        create(&key, "signup-1", json!({"given_name": "Luis"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+
+    // Scoped to the API key: another key's "signup-1" is its own.
+    let theirs: Value = create(&other_key, "signup-1", ana.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(theirs["id"], first["id"]);
+
+    let (status, _) = problem(create(&key, &"x".repeat(300), ana.clone()).await.unwrap()).await;
+    assert_eq!(status, 400);
+
+    // After 24 hours the key is new again.
+    clock.advance(Duration::from_secs(86_401));
+    let later = create(&key, "signup-1", ana).await.unwrap();
+    assert_eq!(later.status(), 201);
+    assert!(later.headers().get("idempotent-replayed").is_none());
+    assert_ne!(later.json::<Value>().await.unwrap()["id"], first["id"]);
+    app.stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -775,4 +835,5 @@ on_both_stores!(
     searches_match_the_reference,
     import_is_idempotent_and_reports_bad_lines,
     edits_are_followed_and_reindex_drops_no_query,
+    idempotency_keys_replay_the_first_response,
 );

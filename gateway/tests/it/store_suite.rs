@@ -21,7 +21,7 @@ async fn store(backend: Backend) -> Store {
         s.migrate("gateway", turnout_gateway::app::MIGRATIONS)
             .await
             .unwrap(),
-        1
+        turnout_gateway::app::MIGRATIONS.len()
     );
     assert_eq!(
         s.migrate("gateway", turnout_gateway::app::MIGRATIONS)
