@@ -12,6 +12,28 @@ use crate::query::{
 };
 
 const EVENT_FACETS: [&str; 3] = ["event_type", "tags", "is_virtual"];
+/// Parameters every search takes (`api_key` is the gateway's).
+const COMMON: [&str; 11] = [
+    "zipcode",
+    "lat",
+    "lon",
+    "max_dist",
+    "tag",
+    "q",
+    "updated_since",
+    "facets",
+    "per_page",
+    "cursor",
+    "api_key",
+];
+const EVENT_PARAMS: [&str; 5] = [
+    "timeslot_start",
+    "event_types",
+    "visibility",
+    "is_virtual",
+    "exclude_full",
+];
+const PEOPLE_PARAMS: [&str; 3] = ["skills", "languages_spoken", "available_between"];
 const PEOPLE_FACETS: [&str; 3] = ["skills", "languages_spoken", "tags"];
 
 struct Params<'a> {
@@ -181,8 +203,23 @@ pub fn people(pairs: &[(String, String)]) -> Result<Query, Vec<FieldError>> {
     )
 }
 
-/// The parameters both searches share.
+/// The parameters both searches share. A parameter neither knows is an
+/// error: a misspelt filter must not silently match everything.
 fn common(mut p: Params<'_>, kind: Kind, facet_names: &[&str]) -> Result<Query, Vec<FieldError>> {
+    let own: &[&str] = match kind {
+        Kind::Events { .. } => &EVENT_PARAMS,
+        Kind::People { .. } => &PEOPLE_PARAMS,
+    };
+    let mut unknown: Vec<&str> = p
+        .pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !COMMON.contains(k) && !own.contains(k))
+        .collect();
+    unknown.dedup();
+    for name in unknown {
+        p.fail(name, "is not a parameter of this search");
+    }
     let zip = p.one("zipcode").map(str::trim);
     let (lat, lon) = (p.f64("lat"), p.f64("lon"));
     let center = match (zip, lat, lon) {
@@ -295,6 +332,17 @@ mod tests {
                 (k.to_string(), v.to_string())
             })
             .collect()
+    }
+
+    #[test]
+    fn unknown_parameters_are_named_and_the_key_is_not_one() {
+        let errs = events(&q("event_type=CANVASS&zipcode=19107&api_key=tk_x"), 0).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "event_type");
+        // A people-only filter is not an events parameter.
+        let errs = events(&q("skills=driving"), 0).unwrap_err();
+        assert_eq!(errs[0].field, "skills");
+        assert!(people(&q("skills=driving&api_key=tk_x&cursor=abc")).is_ok());
     }
 
     #[test]
