@@ -1,0 +1,3 @@
+//! Consent and compliance: who may be messaged, and when.
+
+pub mod window;
