@@ -1,10 +1,14 @@
 //! SMS and email outreach (the outreach issue builds it out). So far the
 //! pure rules every later part relies on: SMS segment counting
 //! (`segments`), inbound keywords (`keywords`), the recipient's send
-//! window (`consent::window`) and Twilio's webhook signature
-//! (`webhooks::twilio_signature`).
+//! window (`consent::window`), Twilio's webhook signature
+//! (`webhooks::twilio_signature`), templates, unsubscribe tokens, and what
+//! a provider's answer means for a message (`providers`).
 
 pub mod consent;
 pub mod keywords;
+pub mod providers;
 pub mod segments;
+pub mod templates;
+pub mod unsubscribe;
 pub mod webhooks;

@@ -1,0 +1,3 @@
+//! Twilio's REST API, as far as outreach uses it.
+
+pub mod errors;
