@@ -8,6 +8,7 @@
 pub mod consent;
 pub mod keywords;
 pub mod providers;
+pub mod queue;
 pub mod segments;
 pub mod templates;
 pub mod unsubscribe;

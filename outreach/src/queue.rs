@@ -1,0 +1,489 @@
+//! The durable message queue, in the store.
+//!
+//! A message moves `queued`/`deferred` → `sending` (claimed under a lease)
+//! → a terminal status, or back to `queued` for a retry. The order of a
+//! send is: claim (commit) → [`Queue::hand_over`] (commit) → provider call
+//! → [`Queue::finish`]. No transaction is held open across the provider
+//! call. If the worker dies, its leases run out and [`Queue::reap`] decides:
+//! a message never handed over is queued again (nothing left us), and one
+//! handed over ends `unknown` (the provider may have it), because sending
+//! it again could send it twice.
+//!
+//! Claims take due rows in `not_before` order with `FOR UPDATE SKIP LOCKED`
+//! on PostgreSQL, so any number of workers in any number of processes each
+//! get distinct rows. On SQLite the claiming statement holds the database
+//! write lock.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use turnout_core::store::{BULK_PARAMS, Dialect, Migration, Store, StoreError};
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "outreach",
+    sqlite: include_str!("../migrations/sqlite/0001_outreach.sql"),
+    postgres: include_str!("../migrations/postgres/0001_outreach.sql"),
+}];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Deferred,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Bounced,
+    Complained,
+    OptedOut,
+    Suppressed,
+    Cancelled,
+    Unknown,
+}
+
+impl Status {
+    pub const ALL: [Status; 12] = [
+        Status::Queued,
+        Status::Deferred,
+        Status::Sending,
+        Status::Sent,
+        Status::Delivered,
+        Status::Failed,
+        Status::Bounced,
+        Status::Complained,
+        Status::OptedOut,
+        Status::Suppressed,
+        Status::Cancelled,
+        Status::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Deferred => "deferred",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Bounced => "bounced",
+            Status::Complained => "complained",
+            Status::OptedOut => "opted_out",
+            Status::Suppressed => "suppressed",
+            Status::Cancelled => "cancelled",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Channel, StoreError> {
+        match raw {
+            "sms" => Ok(Channel::Sms),
+            "email" => Ok(Channel::Email),
+            other => Err(StoreError::Corrupt(format!("channel {other:?}"))),
+        }
+    }
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel: Channel,
+    pub recipient: String,
+    pub campaign_id: Option<i64>,
+    pub person_id: Option<i64>,
+    pub sender_key: Option<String>,
+    /// JSON: body, subject, html, headers.
+    pub payload: String,
+    /// Unix ms; now for "as soon as possible".
+    pub not_before: i64,
+    /// `Queued`, or `Deferred` when it waits for a send window.
+    pub status: Status,
+}
+
+/// A message a worker holds under its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub id: i64,
+    pub channel: Channel,
+    pub recipient: String,
+    pub campaign_id: Option<i64>,
+    pub person_id: Option<i64>,
+    pub payload: String,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// How a send ended, as the worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent {
+        provider: String,
+        provider_message_id: String,
+    },
+    /// Try again at `at` (unix ms).
+    Retry {
+        at: i64,
+        code: String,
+    },
+    /// Wait for the recipient's send window (not an attempt).
+    Defer {
+        until: i64,
+    },
+    Failed {
+        code: String,
+        reason: String,
+    },
+    OptedOut {
+        code: String,
+    },
+    Suppressed {
+        reason: String,
+    },
+    Unknown {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    store: Store,
+}
+
+/// `reap`'s count of what it found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reaped {
+    pub requeued: u64,
+    pub unknown: u64,
+}
+
+impl Queue {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub async fn enqueue(&self, messages: &[NewMessage], now: i64) -> Result<Vec<i64>, StoreError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.store.pool().begin().await?;
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE outreach_state SET value = value + $1 WHERE name = 'id' RETURNING value",
+        )
+        .bind(messages.len() as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let first = last - messages.len() as i64 + 1;
+        let ids: Vec<i64> = (first..=last).collect();
+        let dialect = self.store.dialect();
+        let columns = 11;
+        for (chunk_ids, chunk) in ids
+            .chunks(BULK_PARAMS / columns)
+            .zip(messages.chunks(BULK_PARAMS / columns))
+        {
+            let sql = format!(
+                "INSERT INTO outreach_messages (id, channel, recipient, campaign_id, person_id, \
+                 sender_key, payload, status, not_before, created_at, updated_at) VALUES {}",
+                dialect.values_placeholders(chunk.len(), columns)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, m) in chunk_ids.iter().zip(chunk) {
+                q = q
+                    .bind(*id)
+                    .bind(m.channel.as_str())
+                    .bind(m.recipient.as_str())
+                    .bind(m.campaign_id)
+                    .bind(m.person_id)
+                    .bind(m.sender_key.as_deref())
+                    .bind(m.payload.as_str())
+                    .bind(m.status.as_str())
+                    .bind(m.not_before)
+                    .bind(now)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+            let statuses: Vec<(i64, Status)> = chunk_ids
+                .iter()
+                .zip(chunk)
+                .map(|(id, m)| (*id, m.status))
+                .collect();
+            log_events(&mut tx, dialect, &statuses, now, None).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Claims up to `limit` due messages for `owner` until `lease_until`.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let dialect = self.store.dialect();
+        let lock = match dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outreach_messages SET status = 'sending', lease_owner = $1, lease_until = $2, \
+             attempts = attempts + 1, handed_over = 0, updated_at = $3 \
+             WHERE id IN (SELECT id FROM outreach_messages \
+               WHERE status IN ('queued', 'deferred') AND not_before <= $3 \
+               ORDER BY not_before, id LIMIT $4{lock}) \
+             RETURNING id, channel, recipient, campaign_id, person_id, payload, attempts"
+        );
+        let mut tx = self.store.pool().begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(Claimed {
+                    id: r.try_get(0)?,
+                    channel: Channel::parse(&r.try_get::<String, _>(1)?)?,
+                    recipient: r.try_get(2)?,
+                    campaign_id: r.try_get(3)?,
+                    person_id: r.try_get(4)?,
+                    payload: r.try_get(5)?,
+                    attempts: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|c| c.id);
+        let events: Vec<(i64, Status)> = claimed.iter().map(|c| (c.id, Status::Sending)).collect();
+        log_events(&mut tx, dialect, &events, now, None).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Marks the message as handed to the provider, committed before the
+    /// call. False when the lease is no longer `owner`'s: do not send.
+    pub async fn hand_over(&self, id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE outreach_messages SET handed_over = 1, updated_at = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND status = 'sending' AND lease_until > $1",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Records how a send ended. False when the lease was lost meanwhile
+    /// (the reaper has decided for this message; nothing changes).
+    pub async fn finish(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &Outcome,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (status, not_before, provider, provider_id, code, error, attempt_back) = match outcome {
+            Outcome::Sent {
+                provider,
+                provider_message_id,
+            } => (
+                Status::Sent,
+                None,
+                Some(provider.as_str()),
+                Some(provider_message_id.as_str()),
+                None,
+                None,
+                false,
+            ),
+            Outcome::Retry { at, code } => (
+                Status::Queued,
+                Some(*at),
+                None,
+                None,
+                Some(code.as_str()),
+                None,
+                false,
+            ),
+            Outcome::Defer { until } => {
+                (Status::Deferred, Some(*until), None, None, None, None, true)
+            }
+            Outcome::Failed { code, reason } => (
+                Status::Failed,
+                None,
+                None,
+                None,
+                Some(code.as_str()),
+                Some(reason.as_str()),
+                false,
+            ),
+            Outcome::OptedOut { code } => (
+                Status::OptedOut,
+                None,
+                None,
+                None,
+                Some(code.as_str()),
+                None,
+                false,
+            ),
+            Outcome::Suppressed { reason } => (
+                Status::Suppressed,
+                None,
+                None,
+                None,
+                None,
+                Some(reason.as_str()),
+                false,
+            ),
+            Outcome::Unknown { reason } => (
+                Status::Unknown,
+                None,
+                None,
+                None,
+                None,
+                Some(reason.as_str()),
+                false,
+            ),
+        };
+        let mut tx = self.store.pool().begin().await?;
+        let n = sqlx::query(
+            "UPDATE outreach_messages SET status = $1, not_before = COALESCE($2, not_before), \
+             provider = COALESCE($3, provider), provider_message_id = COALESCE($4, provider_message_id), \
+             error_code = $5, error = $6, attempts = attempts - $7, \
+             lease_owner = NULL, lease_until = NULL, handed_over = 0, updated_at = $8 \
+             WHERE id = $9 AND lease_owner = $10 AND status = 'sending'",
+        )
+        .bind(status.as_str())
+        .bind(not_before)
+        .bind(provider)
+        .bind(provider_id)
+        .bind(code)
+        .bind(error)
+        .bind(i64::from(attempt_back))
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            let detail = code.or(error);
+            log_events(&mut tx, self.store.dialect(), &[(id, status)], now, detail).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Settles messages whose lease ran out: back to `queued` when never
+    /// handed over, `unknown` when they were.
+    pub async fn reap(&self, now: i64) -> Result<Reaped, StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        let mut out = Reaped::default();
+        for (handed, status) in [(0i64, Status::Queued), (1, Status::Unknown)] {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "UPDATE outreach_messages SET status = $1, lease_owner = NULL, lease_until = NULL, \
+                 handed_over = 0, updated_at = $2, \
+                 error = CASE WHEN $3 = 1 THEN 'the worker stopped after handing it to the provider' ELSE error END \
+                 WHERE status = 'sending' AND lease_until <= $2 AND handed_over = $3 RETURNING id",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(handed)
+            .fetch_all(&mut *tx)
+            .await?;
+            let events: Vec<(i64, Status)> = ids.iter().map(|id| (*id, status)).collect();
+            log_events(
+                &mut tx,
+                self.store.dialect(),
+                &events,
+                now,
+                Some("lease expired"),
+            )
+            .await?;
+            match status {
+                Status::Queued => out.requeued = ids.len() as u64,
+                _ => out.unknown = ids.len() as u64,
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn status(&self, id: i64) -> Result<Option<Status>, StoreError> {
+        let raw: Option<String> =
+            sqlx::query_scalar("SELECT status FROM outreach_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.store.pool())
+                .await?;
+        Ok(raw.and_then(|s| Status::parse(&s)))
+    }
+
+    /// The statuses a message went through, oldest first, with their time
+    /// (unix ms) and detail.
+    pub async fn history(&self, id: i64) -> Result<Vec<(i64, Status, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, status, detail FROM outreach_message_events WHERE message_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get(1)?;
+                Ok((
+                    r.try_get(0)?,
+                    Status::parse(&s).ok_or_else(|| StoreError::Corrupt(s.clone()))?,
+                    r.try_get(2)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+async fn log_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: Dialect,
+    events: &[(i64, Status)],
+    now: i64,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(BULK_PARAMS / 4) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "INSERT INTO outreach_message_events (message_id, at, status, detail) VALUES {}",
+            dialect.values_placeholders(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, status) in chunk {
+            q = q.bind(*id).bind(now).bind(status.as_str()).bind(detail);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
