@@ -13,3 +13,4 @@ pub mod segments;
 pub mod templates;
 pub mod unsubscribe;
 pub mod webhooks;
+pub mod worker;

@@ -2,9 +2,53 @@
 //! provider adapter maps its own errors into, so the queue's retry and
 //! failover rules are written once.
 
+pub mod log;
 pub mod twilio;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
+
+use serde::Serialize;
+
+/// A message as a provider sends it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Outgoing {
+    Sms {
+        id: i64,
+        to: String,
+        body: String,
+    },
+    Email {
+        id: i64,
+        to: String,
+        subject: String,
+        text: String,
+        html: Option<String>,
+        headers: Vec<(String, String)>,
+    },
+}
+
+impl Outgoing {
+    pub fn id(&self) -> i64 {
+        match self {
+            Outgoing::Sms { id, .. } | Outgoing::Email { id, .. } => *id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub provider_message_id: String,
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Accepted, Failure>> + Send + 'a>>;
+
+/// One way out: `log`, Twilio, SNS, SES.
+pub trait Provider: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a>;
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {

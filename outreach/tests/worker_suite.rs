@@ -1,0 +1,161 @@
+//! The worker against the real `log` provider, on both stores: every
+//! queued message reaches the outbox exactly once, and a message a dead
+//! worker had handed over is reported `unknown`, never written again.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use turnout_core::store::testing::{Backend, fresh_dir};
+use turnout_core::{ManualClock, Store};
+use turnout_outreach::providers::log::LogProvider;
+use turnout_outreach::queue::{Channel, MIGRATIONS, NewMessage, Queue, Status};
+use turnout_outreach::worker::{Settings, Worker};
+
+async fn setup(backend: Backend) -> (Queue, Arc<ManualClock>, std::path::PathBuf) {
+    let dir = fresh_dir("worker");
+    let url = backend.fresh_url().await;
+    let store = Store::open(url.as_deref(), &dir, 10).await.unwrap();
+    store.migrate("outreach", MIGRATIONS).await.unwrap();
+    let clock = Arc::new(ManualClock::at(
+        chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+    ));
+    (Queue::new(store), clock, dir)
+}
+
+fn worker(q: &Queue, clock: &Arc<ManualClock>, dir: &Path, owner: &str) -> Worker {
+    let log = Arc::new(LogProvider::new(dir));
+    Worker {
+        queue: q.clone(),
+        sms: log.clone(),
+        email: log,
+        clock: clock.clone(),
+        owner: owner.into(),
+        settings: Settings {
+            batch: 16,
+            ..Settings::default()
+        },
+    }
+}
+
+fn outbox(dir: &Path, file: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("outbox").join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn now_ms(clock: &ManualClock) -> i64 {
+    use turnout_core::Clock;
+    clock.now_nanos() / 1_000_000
+}
+
+async fn every_message_reaches_the_outbox_once(backend: Backend) {
+    let (q, clock, dir) = setup(backend).await;
+    let now = now_ms(&clock);
+    let mut messages: Vec<NewMessage> = (0..50)
+        .map(|i| NewMessage {
+            channel: Channel::Sms,
+            recipient: format!("+1215555{i:04}"),
+            campaign_id: Some(7),
+            person_id: Some(i),
+            sender_key: None,
+            payload: format!("{{\"body\": \"Canvass Saturday? #{i}\"}}"),
+            not_before: now,
+            status: Status::Queued,
+        })
+        .collect();
+    messages.push(NewMessage {
+        channel: Channel::Email,
+        recipient: "ana@example.org".into(),
+        campaign_id: None,
+        person_id: None,
+        sender_key: Some("k1".into()),
+        payload: r#"{"body": "Hi", "subject": "Welcome", "headers": [["List-Unsubscribe", "<https://x/u/t>"]]}"#.into(),
+        not_before: now,
+        status: Status::Queued,
+    });
+    let ids = q.enqueue(&messages, now).await.unwrap();
+    // Two workers drain the queue together.
+    let (a, b) = (worker(&q, &clock, &dir, "a"), worker(&q, &clock, &dir, "b"));
+    loop {
+        let (x, y) = tokio::join!(a.run_once(), b.run_once());
+        if x.unwrap() + y.unwrap() == 0 {
+            break;
+        }
+    }
+    let sms = outbox(&dir, "sms.ndjson");
+    assert_eq!(sms.len(), 50);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for line in &sms {
+        *seen
+            .entry(line["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+        assert!(
+            line["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("Canvass Saturday?")
+        );
+    }
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "a message was written twice"
+    );
+    let email = outbox(&dir, "email.ndjson");
+    assert_eq!(email.len(), 1);
+    assert_eq!(email[0]["subject"], "Welcome");
+    assert_eq!(email[0]["headers"][0][0], "List-Unsubscribe");
+    for id in ids {
+        assert_eq!(q.status(id).await.unwrap(), Some(Status::Sent));
+    }
+}
+
+async fn a_handed_over_message_of_a_dead_worker_ends_unknown(backend: Backend) {
+    let (q, clock, dir) = setup(backend).await;
+    let now = now_ms(&clock);
+    let ids = q
+        .enqueue(
+            &[NewMessage {
+                channel: Channel::Sms,
+                recipient: "+12155550100".into(),
+                campaign_id: None,
+                person_id: None,
+                sender_key: None,
+                payload: "{\"body\": \"hi\"}".into(),
+                not_before: now,
+                status: Status::Queued,
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    // A worker claims and hands it over, then dies before finishing.
+    q.claim("dead", now, now + 60_000, 10).await.unwrap();
+    assert!(q.hand_over(ids[0], "dead", now).await.unwrap());
+    let live = worker(&q, &clock, &dir, "live");
+    assert_eq!(live.run_once().await.unwrap(), 0, "still leased");
+    clock.advance(Duration::from_secs(61));
+    live.run_once().await.unwrap();
+    assert_eq!(q.status(ids[0]).await.unwrap(), Some(Status::Unknown));
+    assert!(outbox(&dir, "sms.ndjson").is_empty(), "never sent again");
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_stores!(
+    every_message_reaches_the_outbox_once,
+    a_handed_over_message_of_a_dead_worker_ends_unknown,
+);
