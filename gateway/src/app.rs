@@ -56,6 +56,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .migrate("search", turnout_search::store::MIGRATIONS)
         .await
         .context("migrating the store")?;
+    store
+        .migrate("outreach", turnout_outreach::queue::MIGRATIONS)
+        .await
+        .context("migrating the store")?;
     Ok(store)
 }
 
@@ -189,7 +193,30 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             .to_string(),
         clock: Arc::clone(&clock),
     });
-    let index_follower = turnout_search::changelog::Follower::new(search_store, engine);
+    let index_follower = turnout_search::changelog::Follower::new(search_store.clone(), engine);
+
+    // Outreach: messages are queued in the store and sent by a worker in
+    // this process (the `log` provider writes them to the data dir's
+    // outbox; the other providers come with the outreach issue).
+    let queue = turnout_outreach::queue::Queue::new(store.clone());
+    let outbox = Arc::new(turnout_outreach::providers::log::LogProvider::new(
+        &config.data_dir,
+    ));
+    let send_now = Arc::new(tokio::sync::Notify::new());
+    let outreach_api = Arc::new(turnout_outreach::http::OutreachApi {
+        queue: queue.clone(),
+        records: turnout_search::records::Records::new(search_store, Arc::clone(&clock)),
+        clock: Arc::clone(&clock),
+        wake: Arc::clone(&send_now),
+    });
+    let worker = turnout_outreach::worker::Worker {
+        queue,
+        sms: outbox.clone(),
+        email: outbox,
+        clock: Arc::clone(&clock),
+        owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
+        settings: turnout_outreach::worker::Settings::default(),
+    };
 
     let local = admin::router(AdminState {
         admin: admin.clone(),
@@ -213,6 +240,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         clock: Arc::clone(&clock),
         local,
         search: turnout_search::http::router(search_api),
+        outreach: turnout_outreach::http::router(outreach_api),
         store: store.clone(),
         control: tokio::runtime::Handle::current(),
         max_body_bytes: config.server.max_body_bytes,
@@ -224,6 +252,25 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let background = vec![
+        tokio::spawn({
+            let mut stop = shutdown_rx.clone();
+            let send_now = Arc::clone(&send_now);
+            async move {
+                loop {
+                    match worker.run_once().await {
+                        // A full batch: more may be due at once.
+                        Ok(n) if n >= worker.settings.batch => continue,
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "outreach worker"),
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = send_now.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }),
         tokio::spawn(index_follower.run(wake, {
             let mut stop = shutdown_rx.clone();
             async move {

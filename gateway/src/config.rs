@@ -370,6 +370,23 @@ impl Config {
                     .into(),
             );
         }
+        // Until the outreach issue brings them, only the `log` providers
+        // exist: a configured Twilio, SNS or SES must not be ignored.
+        for channel in ["sms", "email"] {
+            let provider = self
+                .outreach
+                .as_ref()
+                .and_then(|o| o.get(channel))
+                .and_then(|c| c.get("provider"))
+                .and_then(|p| p.as_str());
+            if let Some(p) = provider
+                && p != "log"
+            {
+                return invalid(format!(
+                    "outreach.{channel}.provider = {p:?} is not available in this version; use \"log\""
+                ));
+            }
+        }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -409,7 +426,11 @@ impl Config {
                 return invalid(format!(
                     "route prefix {:?} overlaps a built-in route ({})",
                     r.prefix,
-                    crate::routes::BUILT_IN.join(", ")
+                    crate::routes::BUILT_IN
+                        .iter()
+                        .map(|(p, _)| *p)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             if !prefixes.insert(r.prefix.as_str()) {

@@ -12,13 +12,26 @@ use crate::proxy::upstream::Upstream;
 
 /// The prefixes turnout serves itself (the search crate's router); config
 /// routes may not claim them or anything under them.
-pub const BUILT_IN: [&str; 3] = ["/v1/people", "/v1/events", "/v1/attendances"];
+pub const BUILT_IN: [(&str, BuiltIn); 4] = [
+    ("/v1/people", BuiltIn::Search),
+    ("/v1/events", BuiltIn::Search),
+    ("/v1/attendances", BuiltIn::Search),
+    ("/v1/messages", BuiltIn::Outreach),
+];
+
+/// A service turnout serves itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltIn {
+    /// People, events and attendances: the search crate's router.
+    Search,
+    /// Messages: the outreach crate's router.
+    Outreach,
+}
 
 #[derive(Debug)]
 pub enum Target {
     Upstream(Arc<Upstream>),
-    /// People, events and attendances: the search crate's router.
-    Search,
+    BuiltIn(BuiltIn),
 }
 
 #[derive(Debug)]
@@ -75,13 +88,13 @@ impl RouteTable {
                     target: Target::Upstream(upstream),
                 })
             })
-            .chain(BUILT_IN.iter().map(|prefix| {
+            .chain(BUILT_IN.iter().map(|(prefix, service)| {
                 Arc::new(Route {
                     prefix: Arc::from(*prefix),
                     scopes: Vec::new(),
                     auth: RouteAuth::Key,
                     strip_prefix: false,
-                    target: Target::Search,
+                    target: Target::BuiltIn(*service),
                 })
             }))
             .collect();
@@ -112,7 +125,7 @@ pub fn segment_prefix(prefix: &str, path: &str) -> bool {
 pub fn claims_built_in(prefix: &str) -> bool {
     BUILT_IN
         .iter()
-        .any(|b| segment_prefix(b, prefix) || segment_prefix(prefix, b))
+        .any(|(b, _)| segment_prefix(b, prefix) || segment_prefix(prefix, b))
 }
 
 /// A configured prefix: `/v1/...`, plain segments only, no trailing slash.

@@ -6,6 +6,7 @@
 //! a provider's answer means for a message (`providers`).
 
 pub mod consent;
+pub mod http;
 pub mod keywords;
 pub mod providers;
 pub mod queue;

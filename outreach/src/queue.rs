@@ -95,7 +95,7 @@ impl Channel {
         }
     }
 
-    fn parse(raw: &str) -> Result<Channel, StoreError> {
+    pub fn parse(raw: &str) -> Result<Channel, StoreError> {
         match raw {
             "sms" => Ok(Channel::Sms),
             "email" => Ok(Channel::Email),
@@ -162,6 +162,23 @@ pub enum Outcome {
     Unknown {
         reason: String,
     },
+}
+
+/// A message's row, for reading back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageView {
+    pub id: i64,
+    pub channel: Channel,
+    pub recipient: String,
+    pub status: Status,
+    pub sender_key: Option<String>,
+    pub campaign_id: Option<i64>,
+    pub person_id: Option<i64>,
+    pub attempts: i64,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -431,6 +448,34 @@ impl Queue {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// A message as its sender may see it.
+    pub async fn get(&self, id: i64) -> Result<Option<MessageView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, channel, recipient, status, sender_key, campaign_id, person_id, \
+             attempts, error_code, error, created_at, updated_at \
+             FROM outreach_messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let status: String = r.try_get(3)?;
+        Ok(Some(MessageView {
+            id: r.try_get(0)?,
+            channel: Channel::parse(&r.try_get::<String, _>(1)?)?,
+            recipient: r.try_get(2)?,
+            status: Status::parse(&status).ok_or(StoreError::Corrupt(status))?,
+            sender_key: r.try_get(4)?,
+            campaign_id: r.try_get(5)?,
+            person_id: r.try_get(6)?,
+            attempts: r.try_get(7)?,
+            error_code: r.try_get(8)?,
+            error: r.try_get(9)?,
+            created_at: r.try_get(10)?,
+            updated_at: r.try_get(11)?,
+        }))
     }
 
     pub async fn status(&self, id: i64) -> Result<Option<Status>, StoreError> {

@@ -20,6 +20,14 @@ pub fn search_access(key: &KeyEntry) -> turnout_search::http::Access {
     }
 }
 
+/// Who is sending messages, and whether it may.
+pub fn sender(key: &KeyEntry) -> turnout_outreach::http::Sender {
+    turnout_outreach::http::Sender {
+        key_id: key.id.to_string(),
+        may_send: key.scopes.contains("messages:send"),
+    }
+}
+
 pub fn check(key: &KeyEntry, route: &Route) -> Result<(), Problem> {
     if key.scopes.satisfies(&route.scopes) {
         return Ok(());

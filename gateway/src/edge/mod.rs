@@ -35,7 +35,7 @@ use crate::keys::Registry;
 use crate::keys::registry::IdentifyError;
 use crate::limiter::{Decision, Limiter};
 use crate::proxy::{Outbound, Proxy};
-use crate::routes::{RouteTable, Target, check_path};
+use crate::routes::{BuiltIn, RouteTable, Target, check_path};
 use crate::usage::{Outcome, UsageRecorder};
 
 /// What every worker shares.
@@ -51,6 +51,8 @@ pub struct Shared {
     /// People, events and attendances (the search crate), also run on
     /// `control`.
     pub search: axum::Router,
+    /// Messages (the outreach crate), also run on `control`.
+    pub outreach: axum::Router,
     /// For `Idempotency-Key` on the built-in writes.
     pub store: turnout_core::Store,
     pub control: tokio::runtime::Handle,
@@ -331,14 +333,23 @@ impl Gateway {
                     )
                     .await
             }
-            Target::Search => {
+            Target::BuiltIn(service) => {
                 let idem_key = idempotency::key_of(&parts.method, &parts.headers)?;
                 let hash = idem_key
                     .as_ref()
                     .map(|_| idempotency::request_hash(&parts, &bytes));
                 let mut req = Request::from_parts(parts, Body::from(bytes));
-                req.extensions_mut().insert(authorize::search_access(&key));
-                let call = self.search.clone().oneshot(req);
+                let router = match service {
+                    BuiltIn::Search => {
+                        req.extensions_mut().insert(authorize::search_access(&key));
+                        &self.search
+                    }
+                    BuiltIn::Outreach => {
+                        req.extensions_mut().insert(authorize::sender(&key));
+                        &self.outreach
+                    }
+                };
+                let call = router.clone().oneshot(req);
                 let (store, key_id, now) = (
                     self.store.clone(),
                     Arc::clone(&key.id),

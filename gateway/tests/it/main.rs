@@ -6,6 +6,7 @@ mod admin_api;
 mod bad_input;
 mod cli;
 mod key_sync;
+mod messages;
 mod paths;
 mod proxy;
 mod rate_limits;
