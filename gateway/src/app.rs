@@ -63,6 +63,27 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// A worker sending queued messages through the configured providers
+/// (today the `log` ones), for `serve` and `turnout worker` alike.
+pub fn outreach_worker(
+    config: &Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> turnout_outreach::worker::Worker {
+    let outbox = Arc::new(turnout_outreach::providers::log::LogProvider::new(
+        &config.data_dir,
+    ));
+    turnout_outreach::worker::Worker {
+        queue: turnout_outreach::queue::Queue::new(store.clone()),
+        sms: outbox.clone(),
+        email: outbox,
+        clock,
+        optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
+        owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
+        settings: turnout_outreach::worker::Settings::default(),
+    }
+}
+
 /// What the CLI and the server both need to change plans and keys.
 pub async fn admin_for(
     config: &Config,
@@ -199,9 +220,6 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     // this process (the `log` provider writes them to the data dir's
     // outbox; the other providers come with the outreach issue).
     let queue = turnout_outreach::queue::Queue::new(store.clone());
-    let outbox = Arc::new(turnout_outreach::providers::log::LogProvider::new(
-        &config.data_dir,
-    ));
     let send_now = Arc::new(tokio::sync::Notify::new());
     let outreach_api = Arc::new(turnout_outreach::http::OutreachApi {
         queue: queue.clone(),
@@ -209,14 +227,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),
     });
-    let worker = turnout_outreach::worker::Worker {
-        queue,
-        sms: outbox.clone(),
-        email: outbox,
-        clock: Arc::clone(&clock),
-        owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
-        settings: turnout_outreach::worker::Settings::default(),
-    };
+    let worker = outreach_worker(&config, store.clone(), Arc::clone(&clock));
 
     let local = admin::router(AdminState {
         admin: admin.clone(),

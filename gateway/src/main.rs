@@ -63,6 +63,9 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<ImportFormat>,
     },
+    /// Send queued messages, beside or instead of the worker inside
+    /// `serve` (stops on SIGTERM, leaving unfinished leases to expire).
+    Worker,
     /// Ask every serving instance to rebuild its search index from the
     /// store (searches keep being served from the old one meanwhile).
     Reindex,
@@ -324,6 +327,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             print(&serde_json::to_value(&summary)?);
+            Ok(())
+        }
+        Command::Worker => {
+            let store = app::open_store(&config).await?;
+            let worker = app::outreach_worker(&config, store, clock);
+            tracing::info!(owner = %worker.owner, "outreach worker started");
+            worker
+                .run(std::time::Duration::from_millis(500), wait_for_signal())
+                .await;
             Ok(())
         }
         Command::Reindex => {

@@ -18,12 +18,20 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use turnout_core::store::{BULK_PARAMS, Dialect, Migration, Store, StoreError};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "outreach",
-    sqlite: include_str!("../migrations/sqlite/0001_outreach.sql"),
-    postgres: include_str!("../migrations/postgres/0001_outreach.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "outreach",
+        sqlite: include_str!("../migrations/sqlite/0001_outreach.sql"),
+        postgres: include_str!("../migrations/postgres/0001_outreach.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "optouts",
+        sqlite: include_str!("../migrations/0002_optouts.sql"),
+        postgres: include_str!("../migrations/0002_optouts.sql"),
+    },
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -196,6 +204,10 @@ pub struct Reaped {
 impl Queue {
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub async fn enqueue(&self, messages: &[NewMessage], now: i64) -> Result<Vec<i64>, StoreError> {

@@ -10,8 +10,9 @@
 //! the send timeout, or a lost connection → `unknown` (the provider may
 //! have it: it is reported, never sent again).
 //!
-//! Still to come with the outreach issue: the consent check right before
-//! each call, per-provider rate limits across processes, failover.
+//! Right before each call the opt-out and suppression list is checked
+//! again. Still to come with the outreach issue: per-provider rate limits
+//! across processes, failover.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use tokio::task::JoinSet;
 use turnout_core::Clock;
 use turnout_core::store::StoreError;
 
+use crate::consent::optouts::{OptOuts, Reason};
 use crate::providers::{Failure, Outgoing, Provider};
 use crate::queue::{Channel, Claimed, Outcome, Queue};
 
@@ -91,6 +93,8 @@ pub struct Worker {
     pub sms: Arc<dyn Provider>,
     pub email: Arc<dyn Provider>,
     pub clock: Arc<dyn Clock>,
+    /// Checked right before each provider call.
+    pub optouts: OptOuts,
     /// Unique per worker (process id and a random part, say): leases are
     /// held in its name.
     pub owner: String,
@@ -188,6 +192,23 @@ impl Worker {
                 return Ok(());
             }
         };
+        // Consent, again, right before the call: an opt-out that arrived
+        // while the message waited in the queue still stops it.
+        if let Some(reason) = self.optouts.check(m.channel, &m.recipient).await? {
+            let outcome = if reason.is_opt_out() {
+                Outcome::OptedOut {
+                    code: reason.as_str().to_string(),
+                }
+            } else {
+                Outcome::Suppressed {
+                    reason: reason.as_str().to_string(),
+                }
+            };
+            self.queue
+                .finish(m.id, &self.owner, &outcome, millis(&*self.clock))
+                .await?;
+            return Ok(());
+        }
         if !self
             .queue
             .hand_over(m.id, &self.owner, millis(&*self.clock))
@@ -214,7 +235,20 @@ impl Worker {
                 provider: provider.name().to_string(),
                 provider_message_id: accepted.provider_message_id,
             },
-            Ok(Err(failure)) => self.outcome_of(failure, m.attempts),
+            Ok(Err(failure)) => {
+                if let Failure::OptedOut { .. } = failure {
+                    // The carrier knows better than our list: remember it.
+                    self.optouts
+                        .add(
+                            m.channel,
+                            &m.recipient,
+                            Reason::Carrier,
+                            millis(&*self.clock),
+                        )
+                        .await?;
+                }
+                self.outcome_of(failure, m.attempts)
+            }
         };
         self.queue
             .finish(m.id, &self.owner, &outcome, millis(&*self.clock))

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use turnout_core::store::testing::{Backend, fresh_dir};
 use turnout_core::{ManualClock, Store};
+use turnout_outreach::consent::optouts::{OptOuts, Reason};
 use turnout_outreach::providers::log::LogProvider;
 use turnout_outreach::queue::{Channel, MIGRATIONS, NewMessage, Queue, Status};
 use turnout_outreach::worker::{Settings, Worker};
@@ -32,6 +33,7 @@ fn worker(q: &Queue, clock: &Arc<ManualClock>, dir: &Path, owner: &str) -> Worke
         sms: log.clone(),
         email: log,
         clock: clock.clone(),
+        optouts: OptOuts::new(q.store().clone()),
         owner: owner.into(),
         settings: Settings {
             batch: 16,
@@ -144,6 +146,74 @@ async fn a_handed_over_message_of_a_dead_worker_ends_unknown(backend: Backend) {
     assert!(outbox(&dir, "sms.ndjson").is_empty(), "never sent again");
 }
 
+/// An opt-out that arrives while messages wait in the queue stops them;
+/// a bounce suppresses email; START lifts an opt-out but not a bounce.
+async fn consent_is_checked_again_before_each_send(backend: Backend) {
+    let (q, clock, dir) = setup(backend).await;
+    let now = now_ms(&clock);
+    let message = |channel: Channel, to: &str| NewMessage {
+        channel,
+        recipient: to.into(),
+        campaign_id: Some(1),
+        person_id: None,
+        sender_key: None,
+        payload: "{\"body\": \"hi\", \"subject\": \"s\"}".into(),
+        not_before: now,
+        status: Status::Queued,
+    };
+    let ids = q
+        .enqueue(
+            &[
+                message(Channel::Sms, "+12155550100"),
+                message(Channel::Sms, "+12155550101"),
+                message(Channel::Email, "Bounced@Example.org"),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    let optouts = OptOuts::new(q.store().clone());
+    // After queueing: a STOP for the first number, a bounce for the email.
+    optouts
+        .add(Channel::Sms, "+12155550100", Reason::Stop, now)
+        .await
+        .unwrap();
+    optouts
+        .add(Channel::Email, "bounced@example.org", Reason::Bounce, now)
+        .await
+        .unwrap();
+    let w = worker(&q, &clock, &dir, "w");
+    while w.run_once().await.unwrap() > 0 {}
+    assert_eq!(q.status(ids[0]).await.unwrap(), Some(Status::OptedOut));
+    assert_eq!(q.status(ids[1]).await.unwrap(), Some(Status::Sent));
+    assert_eq!(q.status(ids[2]).await.unwrap(), Some(Status::Suppressed));
+    let sent: Vec<String> = outbox(&dir, "sms.ndjson")
+        .iter()
+        .map(|l| l["to"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sent, ["+12155550101"]);
+    assert!(outbox(&dir, "email.ndjson").is_empty());
+
+    assert!(optouts.opt_in(Channel::Sms, "+12155550100").await.unwrap());
+    assert_eq!(
+        optouts.check(Channel::Sms, "+12155550100").await.unwrap(),
+        None
+    );
+    assert!(
+        !optouts
+            .opt_in(Channel::Email, "bounced@example.org")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        optouts
+            .check(Channel::Email, "BOUNCED@example.org")
+            .await
+            .unwrap(),
+        Some(Reason::Bounce)
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -158,4 +228,5 @@ macro_rules! on_both_stores {
 on_both_stores!(
     every_message_reaches_the_outbox_once,
     a_handed_over_message_of_a_dead_worker_ends_unknown,
+    consent_is_checked_again_before_each_send,
 );

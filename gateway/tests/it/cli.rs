@@ -314,3 +314,52 @@ async fn secrets_never_reach_logs_or_metrics() {
         "api_key is removed from the logged path"
     );
 }
+
+/// `turnout worker` sends what is queued in the data dir's store, and
+/// stops cleanly on SIGTERM.
+#[tokio::test]
+async fn a_separate_worker_process_sends_queued_messages() {
+    let dir = fresh_dir("cli-worker");
+    run_ok(turnout(&dir).arg("migrate"));
+    let store = turnout_core::Store::open(None, &dir.join("turnout-data"), 2)
+        .await
+        .unwrap();
+    let queue = turnout_outreach::queue::Queue::new(store.clone());
+    let now = chrono::Utc::now().timestamp_millis();
+    queue
+        .enqueue(
+            &[turnout_outreach::queue::NewMessage {
+                channel: turnout_outreach::queue::Channel::Sms,
+                recipient: "+12155550123".into(),
+                campaign_id: None,
+                person_id: None,
+                sender_key: None,
+                payload: "{\"body\": \"from the worker\"}".into(),
+                not_before: now,
+                status: turnout_outreach::queue::Status::Queued,
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let worker = Server(
+        turnout(&dir)
+            .arg("worker")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let outbox = dir.join("turnout-data/outbox/sms.ndjson");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&outbox).is_ok_and(|s| s.contains("from the worker")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "nothing sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sigterm(&worker);
+    let mut worker = worker;
+    let status = worker.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 1);
+}

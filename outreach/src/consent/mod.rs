@@ -1,3 +1,4 @@
 //! Consent and compliance: who may be messaged, and when.
 
+pub mod optouts;
 pub mod window;
