@@ -79,6 +79,7 @@ pub fn outreach_worker(
         email: outbox,
         clock,
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
+        throttles: Vec::new(),
         owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
         settings: turnout_outreach::worker::Settings::default(),
     }

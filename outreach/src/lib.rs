@@ -12,6 +12,7 @@ pub mod providers;
 pub mod queue;
 pub mod segments;
 pub mod templates;
+pub mod throttle;
 pub mod unsubscribe;
 pub mod webhooks;
 pub mod worker;

@@ -269,6 +269,27 @@ impl Queue {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_channel(owner, None, now, lease_until, limit)
+            .await
+    }
+
+    /// [`Queue::claim`], of one channel only (when its provider has a
+    /// limit of its own).
+    pub async fn claim_channel(
+        &self,
+        owner: &str,
+        channel: Option<Channel>,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let only = match channel {
+            Some(c) => format!(" AND channel = '{}'", c.as_str()),
+            None => String::new(),
+        };
         let dialect = self.store.dialect();
         let lock = match dialect {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -278,7 +299,7 @@ impl Queue {
             "UPDATE outreach_messages SET status = 'sending', lease_owner = $1, lease_until = $2, \
              attempts = attempts + 1, handed_over = 0, updated_at = $3 \
              WHERE id IN (SELECT id FROM outreach_messages \
-               WHERE status IN ('queued', 'deferred') AND not_before <= $3 \
+               WHERE status IN ('queued', 'deferred') AND not_before <= $3{only} \
                ORDER BY not_before, id LIMIT $4{lock}) \
              RETURNING id, channel, recipient, campaign_id, person_id, payload, attempts"
         );

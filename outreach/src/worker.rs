@@ -26,6 +26,7 @@ use turnout_core::store::StoreError;
 use crate::consent::optouts::{OptOuts, Reason};
 use crate::providers::{Failure, Outgoing, Provider};
 use crate::queue::{Channel, Claimed, Outcome, Queue};
+use crate::throttle::Throttle;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -95,6 +96,9 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     /// Checked right before each provider call.
     pub optouts: OptOuts,
+    /// Per-channel limits (shared with the process's other workers); a
+    /// channel without one is unlimited.
+    pub throttles: Vec<(Channel, Arc<Throttle>)>,
     /// Unique per worker (process id and a random part, say): leases are
     /// held in its name.
     pub owner: String,
@@ -123,10 +127,30 @@ impl Worker {
         let now = millis(&*self.clock);
         self.queue.reap(now).await?;
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let claimed = self
-            .queue
-            .claim(&self.owner, now, lease_until, self.settings.batch)
-            .await?;
+        let claimed = if self.throttles.is_empty() {
+            self.queue
+                .claim(&self.owner, now, lease_until, self.settings.batch)
+                .await?
+        } else {
+            // Claim per channel only what its limit lets go now.
+            let mut all = Vec::new();
+            for channel in [Channel::Sms, Channel::Email] {
+                let throttle = self.throttles.iter().find(|(c, _)| *c == channel);
+                let allowed = match throttle {
+                    Some((_, t)) => t.take(self.clock.now_nanos(), self.settings.batch),
+                    None => self.settings.batch,
+                };
+                let got = self
+                    .queue
+                    .claim_channel(&self.owner, Some(channel), now, lease_until, allowed)
+                    .await?;
+                if let Some((_, t)) = throttle {
+                    t.give_back(allowed - got.len());
+                }
+                all.extend(got);
+            }
+            all
+        };
         let n = claimed.len();
         let mut sends = JoinSet::new();
         for message in claimed {

@@ -34,6 +34,7 @@ fn worker(q: &Queue, clock: &Arc<ManualClock>, dir: &Path, owner: &str) -> Worke
         email: log,
         clock: clock.clone(),
         optouts: OptOuts::new(q.store().clone()),
+        throttles: Vec::new(),
         owner: owner.into(),
         settings: Settings {
             batch: 16,
@@ -214,6 +215,43 @@ async fn consent_is_checked_again_before_each_send(backend: Backend) {
     );
 }
 
+/// A channel's limit: a worker claims only what it may send now, and the
+/// rest waits in the queue (not failed, not retried).
+async fn a_limit_lets_out_the_burst_then_the_rate(backend: Backend) {
+    let (q, clock, dir) = setup(backend).await;
+    let now = now_ms(&clock);
+    let messages: Vec<NewMessage> = (0..12)
+        .map(|i| NewMessage {
+            channel: Channel::Sms,
+            recipient: format!("+1215555{i:04}"),
+            campaign_id: Some(1),
+            person_id: None,
+            sender_key: None,
+            payload: "{\"body\": \"hi\"}".into(),
+            not_before: now,
+            status: Status::Queued,
+        })
+        .collect();
+    q.enqueue(&messages, now).await.unwrap();
+    let mut w = worker(&q, &clock, &dir, "w");
+    w.throttles = vec![(
+        Channel::Sms,
+        Arc::new(turnout_outreach::throttle::Throttle::per_second(10.0, 5)),
+    )];
+    assert_eq!(w.run_once().await.unwrap(), 5, "the burst");
+    assert_eq!(
+        w.run_once().await.unwrap(),
+        0,
+        "nothing more at the same instant"
+    );
+    clock.advance(Duration::from_millis(300));
+    assert_eq!(w.run_once().await.unwrap(), 3, "10 per second");
+    assert_eq!(outbox(&dir, "sms.ndjson").len(), 8);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(w.run_once().await.unwrap(), 4, "the rest, within the burst");
+    assert_eq!(outbox(&dir, "sms.ndjson").len(), 12);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -229,4 +267,5 @@ on_both_stores!(
     every_message_reaches_the_outbox_once,
     a_handed_over_message_of_a_dead_worker_ends_unknown,
     consent_is_checked_again_before_each_send,
+    a_limit_lets_out_the_burst_then_the_rate,
 );
