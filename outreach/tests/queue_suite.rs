@@ -154,18 +154,7 @@ async fn retries_and_deferrals_wait_for_their_time(backend: Backend) {
     assert_eq!(due[0].attempts, 1, "waiting for a window is not an attempt");
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_stores!(
+turnout_core::on_both_stores!(
     claims_are_exclusive_under_concurrency,
     a_send_runs_claim_hand_over_finish,
     expired_leases_requeue_or_end_unknown,

@@ -252,18 +252,7 @@ async fn a_limit_lets_out_the_burst_then_the_rate(backend: Backend) {
     assert_eq!(outbox(&dir, "sms.ndjson").len(), 12);
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_stores!(
+turnout_core::on_both_stores!(
     every_message_reaches_the_outbox_once,
     a_handed_over_message_of_a_dead_worker_ends_unknown,
     consent_is_checked_again_before_each_send,

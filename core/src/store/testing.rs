@@ -56,3 +56,24 @@ impl Backend {
         }
     }
 }
+
+/// Runs each named `async fn(Backend)` as two tests, `sqlite::name` and
+/// `postgres::name`, each on a two-thread runtime: the one way every suite
+/// in the workspace covers both stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::store::testing::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::store::testing::Backend::Postgres).await
+            })*
+        }
+    };
+}

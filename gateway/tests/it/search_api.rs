@@ -817,18 +817,7 @@ async fn idempotency_keys_replay_the_first_response(backend: Backend) {
     app.stop().await;
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(turnout_core::store::testing::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_stores!(
+turnout_core::on_both_stores!(
     writes_validate_derive_and_conflict,
     attendances_fill_timeslots,
     access_follows_scopes_and_key_type,

@@ -185,18 +185,7 @@ async fn usage_rows_replace_and_filter(backend: Backend) {
     );
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(turnout_core::store::testing::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(turnout_core::store::testing::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_stores!(
+turnout_core::on_both_stores!(
     plans_and_keys_round_trip_and_changes_are_followed,
     first_setting_wins,
     quota_counts_add_up_and_load_the_newest_period,
