@@ -143,6 +143,22 @@ impl Problem {
     }
 }
 
+/// A built-in service's request body as a JSON object: 400
+/// `malformed_body` for anything else, with the parser's reason.
+pub fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Problem::bad_request(
+            "malformed_body",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(Problem::bad_request(
+            "malformed_body",
+            format!("the body is not valid JSON: {e}"),
+        )),
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status, self.code, self.detail)

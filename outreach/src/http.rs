@@ -60,20 +60,6 @@ pub fn router(api: Arc<OutreachApi>) -> Router {
         .with_state(api)
 }
 
-fn object(bytes: &Bytes) -> Result<Map<String, Value>, Problem> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(Problem::bad_request(
-            "malformed_body",
-            "the body must be a JSON object",
-        )),
-        Err(e) => Err(Problem::bad_request(
-            "malformed_body",
-            format!("the body is not valid JSON: {e}"),
-        )),
-    }
-}
-
 /// The recipient and the variables a template sees.
 struct Recipient {
     address: String,
@@ -220,7 +206,7 @@ async fn create(
             "this key may not send messages (it needs messages:send)",
         ));
     }
-    let body = object(&bytes)?;
+    let body = turnout_core::problem::json_object(&bytes)?;
     let mut errors = FieldError::unknown_fields(&body, &["channel", "to", "template", "vars"]);
     let channel = match body.get("channel").and_then(Value::as_str) {
         Some("sms") => Some(Channel::Sms),
