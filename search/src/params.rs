@@ -203,6 +203,21 @@ pub fn people(pairs: &[(String, String)]) -> Result<Query, Vec<FieldError>> {
     )
 }
 
+/// `per_page`: 25 when absent, 1 to 100 when given. Every list (searches
+/// and the store-backed ones) reads it here.
+pub fn per_page(raw: Option<&str>) -> Result<usize, FieldError> {
+    match raw {
+        None => Ok(DEFAULT_PER_PAGE),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
+            _ => Err(FieldError::new(
+                "per_page",
+                format!("must be a whole number from 1 to {MAX_PER_PAGE}"),
+            )),
+        },
+    }
+}
+
 /// The parameters both searches share. A parameter neither knows is an
 /// error: a misspelt filter must not silently match everything.
 fn common(mut p: Params<'_>, kind: Kind, facet_names: &[&str]) -> Result<Query, Vec<FieldError>> {
@@ -291,19 +306,10 @@ fn common(mut p: Params<'_>, kind: Kind, facet_names: &[&str]) -> Result<Query, 
             );
         }
     }
-    let per_page = match p.one("per_page") {
-        None => DEFAULT_PER_PAGE,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
-            _ => {
-                p.fail(
-                    "per_page",
-                    format!("must be a whole number from 1 to {MAX_PER_PAGE}"),
-                );
-                DEFAULT_PER_PAGE
-            }
-        },
-    };
+    let per_page = per_page(p.one("per_page")).unwrap_or_else(|e| {
+        p.errors.push(e);
+        DEFAULT_PER_PAGE
+    });
     let cursor = p.one("cursor").map(String::from);
     if !p.errors.is_empty() {
         return Err(p.errors);

@@ -13,7 +13,7 @@ use super::SearchApi;
 use super::errors;
 use crate::engine::{Cursor, Direction, Hit, Search};
 use crate::geo::km_to_miles;
-use crate::query::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Query};
+use crate::query::Query;
 use crate::records::millis;
 use crate::store::RecordKind;
 
@@ -127,22 +127,6 @@ pub async fn search(
     Ok(Json(Value::Object(body)))
 }
 
-fn per_page(pairs: &[(String, String)], errors: &mut Vec<FieldError>) -> usize {
-    match pairs.iter().find(|(k, _)| k == "per_page") {
-        None => DEFAULT_PER_PAGE,
-        Some((_, v)) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new(
-                    "per_page",
-                    format!("must be a whole number from 1 to {MAX_PER_PAGE}"),
-                ));
-                DEFAULT_PER_PAGE
-            }
-        },
-    }
-}
-
 /// Keyset cursor over `(a, b)` integer pairs, for lists read straight
 /// from the store.
 fn pair_cursor(a: i64, b: i64) -> String {
@@ -169,7 +153,14 @@ pub fn store_page(
             ));
         }
     }
-    let n = per_page(pairs, &mut errors);
+    let raw = pairs
+        .iter()
+        .find(|(k, _)| k == "per_page")
+        .map(|(_, v)| v.as_str());
+    let n = crate::params::per_page(raw).unwrap_or_else(|e| {
+        errors.push(e);
+        crate::query::DEFAULT_PER_PAGE
+    });
     let cursor = pairs
         .iter()
         .find(|(k, _)| k == "cursor")
