@@ -148,11 +148,9 @@ async fn recipient(
             }
         },
         (Channel::Email, None, Some(email)) => {
-            let ok = email.as_str().filter(|e| {
-                e.split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-                    && !e.contains(char::is_whitespace)
-            });
+            let ok = email
+                .as_str()
+                .filter(|e| turnout_search::model::resources::is_email_address(e));
             match ok {
                 Some(e) => Ok(Some(Recipient {
                     address: e.to_string(),

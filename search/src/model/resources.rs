@@ -145,12 +145,18 @@ fn check_spans(f: &mut Fields<'_>, field: &str, spans: &[Span]) {
     }
 }
 
+/// The syntax every email address here must have: something before an
+/// `@`, a dot after it, no whitespace. (Whether it exists is the mail
+/// provider's to say.)
+pub fn is_email_address(address: &str) -> bool {
+    address.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace)
+    })
+}
+
 fn check_emails(f: &mut Fields<'_>, emails: &[EmailAddress]) {
     for (i, e) in emails.iter().enumerate() {
-        let ok = e.address.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !e.address.contains(char::is_whitespace)
-        });
-        if !ok {
+        if !is_email_address(&e.address) {
             f.fail(
                 &format!("email_addresses[{i}].address"),
                 format!("{:?} is not an email address", e.address),
