@@ -215,7 +215,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             .to_string(),
         clock: Arc::clone(&clock),
     });
-    let index_follower = turnout_search::changelog::Follower::new(search_store.clone(), engine);
+    let index_follower = turnout_search::changelog::Follower::new(search_store, engine);
 
     // Outreach: messages are queued in the store and sent by a worker in
     // this process (the `log` provider writes them to the data dir's
@@ -224,7 +224,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     let send_now = Arc::new(tokio::sync::Notify::new());
     let outreach_api = Arc::new(turnout_outreach::http::OutreachApi {
         queue: queue.clone(),
-        records: turnout_search::records::Records::new(search_store, Arc::clone(&clock)),
+        records: search_api.records.clone(),
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),
     });
@@ -264,25 +264,14 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let background = vec![
-        tokio::spawn({
-            let mut stop = shutdown_rx.clone();
-            let send_now = Arc::clone(&send_now);
-            async move {
-                loop {
-                    match worker.run_once().await {
-                        // A full batch: more may be due at once.
-                        Ok(n) if n >= worker.settings.batch => continue,
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "outreach worker"),
-                    }
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        _ = send_now.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
+        tokio::spawn(
+            worker.run(Duration::from_millis(500), Arc::clone(&send_now), {
+                let mut stop = shutdown_rx.clone();
+                async move {
+                    let _ = stop.changed().await;
                 }
-            }
-        }),
+            }),
+        ),
         tokio::spawn(index_follower.run(wake, {
             let mut stop = shutdown_rx.clone();
             async move {

@@ -334,7 +334,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let worker = app::outreach_worker(&config, store, clock);
             tracing::info!(owner = %worker.owner, "outreach worker started");
             worker
-                .run(std::time::Duration::from_millis(500), wait_for_signal())
+                .run(
+                    std::time::Duration::from_millis(500),
+                    Arc::new(tokio::sync::Notify::new()),
+                    wait_for_signal(),
+                )
                 .await;
             Ok(())
         }

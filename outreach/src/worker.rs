@@ -167,23 +167,31 @@ impl Worker {
         Ok(n)
     }
 
-    /// Runs rounds until `stop` resolves, pausing `idle` when the queue has
-    /// nothing due.
-    pub async fn run(self, idle: Duration, stop: impl std::future::Future<Output = ()>) {
+    /// Runs rounds until `stop` resolves: at once after a full batch (more
+    /// may be due), else when `wake` fires (a message was queued in this
+    /// process) or after `idle`. `stop` is heeded between any two rounds,
+    /// so a busy queue does not hold up a shutdown.
+    pub async fn run(
+        self,
+        idle: Duration,
+        wake: Arc<tokio::sync::Notify>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
         loop {
-            let handled = match self.run_once().await {
-                Ok(n) => n,
+            let full = match self.run_once().await {
+                Ok(n) => n >= self.settings.batch,
                 Err(e) => {
                     tracing::error!(error = %e, "outreach worker");
-                    0
+                    false
                 }
             };
-            if handled == 0 {
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = tokio::time::sleep(idle) => {}
-                }
+            let pause = if full { Duration::ZERO } else { idle };
+            tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
