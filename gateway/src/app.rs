@@ -220,10 +220,9 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     // Outreach: messages are queued in the store and sent by a worker in
     // this process (the `log` provider writes them to the data dir's
     // outbox; the other providers come with the outreach issue).
-    let queue = turnout_outreach::queue::Queue::new(store.clone());
     let send_now = Arc::new(tokio::sync::Notify::new());
     let outreach_api = Arc::new(turnout_outreach::http::OutreachApi {
-        queue: queue.clone(),
+        queue: turnout_outreach::queue::Queue::new(store.clone()),
         records: search_api.records.clone(),
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),

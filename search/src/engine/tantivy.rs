@@ -633,8 +633,9 @@ struct Fruit {
     facets: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-/// A collector that borrows its settings; Tantivy wants collectors to be
-/// `Sync` and their segment collectors `'static`, hence the `Arc`.
+/// The exact check, facet counts and page window as a Tantivy collector.
+/// Its segment collectors must be `'static`, so they share the settings
+/// through an `Arc`.
 struct MatchCollector(Arc<Exact>);
 
 impl Collector for MatchCollector {
@@ -695,7 +696,7 @@ impl Collector for MatchCollector {
     }
 }
 
-/// `SegmentMatches` with its settings owned, as Tantivy requires.
+/// One segment's share of the work: the columns it reads and what it found.
 struct SegmentChild {
     exact: Arc<Exact>,
     segment: SegmentOrdinal,
