@@ -114,7 +114,7 @@ impl Follower {
         let started = std::time::Instant::now();
         // Changes logged from here on are replayed into the new index;
         // replaying one whose record the scan already saw is harmless.
-        let mut seq = self.store.last_seq().await?;
+        let seq = self.store.last_seq().await?;
         let mut builder = self.engine.rebuild()?;
         let mut after = 0;
         let mut records = 0usize;
@@ -137,36 +137,38 @@ impl Follower {
                 .collect();
             builder = blocking(builder, move |b| b.add(docs)).await?;
         }
-        // Catch up without the lock, then once more under it, and swap.
-        for locked in [false, true] {
-            let _guard = if locked {
-                Some(self.apply_lock.lock().await)
-            } else {
-                None
+        // Catch up without the lock (the bulk), then once more under it
+        // (what arrived meanwhile), and swap while still holding it.
+        let (builder, seq) = self.replay(builder, seq).await?;
+        let _guard = self.apply_lock.lock().await;
+        let (builder, seq) = self.replay(builder, seq).await?;
+        tokio::task::spawn_blocking(move || builder.finish(Position { seq, generation }))
+            .await
+            .map_err(|e| EngineError::Index(e.to_string()))??;
+        tracing::info!(
+            records,
+            generation,
+            seconds = started.elapsed().as_secs_f64(),
+            "search index rebuilt"
+        );
+        Ok(())
+    }
+
+    /// Applies every change after `seq` to a rebuild; returns the new `seq`.
+    async fn replay(
+        &self,
+        mut builder: Box<dyn crate::engine::Rebuild>,
+        mut seq: i64,
+    ) -> Result<(Box<dyn crate::engine::Rebuild>, i64), FollowError> {
+        loop {
+            let changes = self.store.changes_after(seq, BATCH).await?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok((builder, seq));
             };
-            loop {
-                let changes = self.store.changes_after(seq, BATCH).await?;
-                let Some(last) = changes.last().map(|c| c.seq) else {
-                    break;
-                };
-                seq = last;
-                let (upserts, deletes) = split(changes);
-                builder = blocking(builder, move |b| b.apply(upserts, deletes)).await?;
-            }
-            if locked {
-                tokio::task::spawn_blocking(move || builder.finish(Position { seq, generation }))
-                    .await
-                    .map_err(|e| EngineError::Index(e.to_string()))??;
-                tracing::info!(
-                    records,
-                    generation,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "search index rebuilt"
-                );
-                return Ok(());
-            }
+            seq = last;
+            let (upserts, deletes) = split(changes);
+            builder = blocking(builder, move |b| b.apply(upserts, deletes)).await?;
         }
-        unreachable!("the locked pass returns")
     }
 
     /// Follows the log until `stop` resolves: catches up whenever `wake`
