@@ -63,26 +63,80 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// A worker sending queued messages through the configured providers
-/// (today the `log` ones), for `serve` and `turnout worker` alike.
-pub fn outreach_worker(
+/// A worker sending queued messages through the configured providers, for
+/// `serve` and `turnout worker` alike.
+pub async fn outreach_worker(
     config: &Config,
     store: Store,
     clock: Arc<dyn Clock>,
-) -> turnout_outreach::worker::Worker {
+) -> anyhow::Result<turnout_outreach::worker::Worker> {
+    use turnout_outreach::config::SmsProviderKind;
+    use turnout_outreach::providers::Provider;
+    let o = &config.outreach;
     let outbox = Arc::new(turnout_outreach::providers::log::LogProvider::new(
         &config.data_dir,
     ));
-    turnout_outreach::worker::Worker {
+    let sms: Arc<dyn Provider> = match o.sms.provider {
+        SmsProviderKind::Twilio => {
+            let callback = public_base(config).map(|b| format!("{b}/webhooks/twilio/status"));
+            let twilio = o
+                .twilio(callback)
+                .context("outreach.sms.twilio is incomplete")?;
+            Arc::new(
+                turnout_outreach::providers::twilio::TwilioProvider::new(twilio)
+                    .context("building the Twilio client")?,
+            )
+        }
+        _ => outbox.clone(),
+    };
+    let mut throttles = Vec::new();
+    for (channel, rate) in [
+        (turnout_outreach::queue::Channel::Sms, o.sms.max_per_second),
+        (
+            turnout_outreach::queue::Channel::Email,
+            o.email.max_per_second,
+        ),
+    ] {
+        if let Some(rate) = rate {
+            // A burst of one second's worth lets a worker claim whole
+            // batches without ever exceeding the rate over a second.
+            let burst = rate.ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+            let throttle = turnout_outreach::throttle::Throttle::per_second(
+                store.clone(),
+                channel.as_str(),
+                rate,
+                burst,
+            )
+            .await?;
+            throttles.push((channel, Arc::new(throttle)));
+        }
+    }
+    Ok(turnout_outreach::worker::Worker {
         queue: turnout_outreach::queue::Queue::new(store.clone()),
-        sms: outbox.clone(),
+        sms,
         email: outbox,
         clock,
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
-        throttles: Vec::new(),
+        throttles,
         owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
-        settings: turnout_outreach::worker::Settings::default(),
-    }
+        settings: turnout_outreach::worker::Settings {
+            batch: o.worker.batch,
+            lease: Duration::from_secs(o.worker.lease_secs),
+            backoff: turnout_outreach::worker::Backoff {
+                max_attempts: o.worker.max_attempts,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    })
+}
+
+/// `public_url` without a trailing slash, when configured.
+fn public_base(config: &Config) -> Option<String> {
+    config
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string())
 }
 
 /// What the CLI and the server both need to change plans and keys.
@@ -227,7 +281,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),
     });
-    let worker = outreach_worker(&config, store.clone(), Arc::clone(&clock));
+    let worker = outreach_worker(&config, store.clone(), Arc::clone(&clock)).await?;
 
     let local = admin::router(AdminState {
         admin: admin.clone(),

@@ -46,9 +46,8 @@ pub struct Config {
     pub usage: UsageConfig,
     pub log: LogConfig,
     pub search: SearchConfig,
-    /// Read by the outreach issue; accepted here so one file serves every
-    /// version.
-    pub outreach: Option<toml::Table>,
+    /// Providers, limits, footer and worker settings (`turnout_outreach::config`).
+    pub outreach: turnout_outreach::config::OutreachConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
 }
@@ -69,7 +68,7 @@ impl Default for Config {
             usage: UsageConfig::default(),
             log: LogConfig::default(),
             search: SearchConfig::default(),
-            outreach: None,
+            outreach: Default::default(),
             upstreams: Vec::new(),
             routes: Vec::new(),
         }
@@ -370,23 +369,9 @@ impl Config {
                     .into(),
             );
         }
-        // Until the outreach issue brings them, only the `log` providers
-        // exist: a configured Twilio, SNS or SES must not be ignored.
-        for channel in ["sms", "email"] {
-            let provider = self
-                .outreach
-                .as_ref()
-                .and_then(|o| o.get(channel))
-                .and_then(|c| c.get("provider"))
-                .and_then(|p| p.as_str());
-            if let Some(p) = provider
-                && p != "log"
-            {
-                return invalid(format!(
-                    "outreach.{channel}.provider = {p:?} is not available in this version; use \"log\""
-                ));
-            }
-        }
+        self.outreach
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

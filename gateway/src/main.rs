@@ -331,7 +331,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let store = app::open_store(&config).await?;
-            let worker = app::outreach_worker(&config, store, clock);
+            let worker = app::outreach_worker(&config, store, clock).await?;
             tracing::info!(owner = %worker.owner, "outreach worker started");
             worker
                 .run(

@@ -5,6 +5,7 @@
 //! (`webhooks::twilio_signature`), templates, unsubscribe tokens, and what
 //! a provider's answer means for a message (`providers`).
 
+pub mod config;
 pub mod consent;
 pub mod http;
 pub mod keywords;
@@ -12,6 +13,8 @@ pub mod providers;
 pub mod queue;
 pub mod segments;
 pub mod templates;
+/// Provider peers for tests and benchmarks.
+pub mod testing;
 pub mod throttle;
 pub mod unsubscribe;
 pub mod webhooks;

@@ -31,6 +31,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0002_optouts.sql"),
         postgres: include_str!("../migrations/0002_optouts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "throttles",
+        sqlite: include_str!("../migrations/0003_throttles.sql"),
+        postgres: include_str!("../migrations/0003_throttles.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,47 +1,90 @@
-//! A provider's messages-per-second limit within one process, shared by
-//! all its workers: GCRA (a theoretical arrival time advanced by one
-//! interval per message), taken in batches so that a worker claims only
-//! as many messages as it may send. Across processes the limit needs the
-//! store or Redis (the outreach issue).
+//! A provider's messages-per-second limit, shared by every worker of every
+//! process through the store: GCRA (a theoretical arrival time advanced by
+//! one interval per message), granted in batches so that a worker claims
+//! only as many messages as it may send now. One short transaction per
+//! claim keeps the row locked only while the arithmetic runs, never across
+//! a send. Redis takes this over when configured (the scale-out issue).
 
-use std::sync::Mutex;
+use turnout_core::store::{Store, StoreError};
 
-#[derive(Debug)]
+/// The rule itself, kept apart from storage: from the stored arrival time
+/// `tat`, how many of `want` messages may go at `now`, and the new `tat`.
+/// A message may go while its arrival time is within `burst` intervals of
+/// now.
+pub fn grant(tat: i64, now: i64, interval: i64, burst: i64, want: i64) -> (i64, i64) {
+    let start = tat.max(now);
+    let room = (now + burst * interval - start).div_euclid(interval);
+    let granted = room.clamp(0, want.max(0));
+    (granted, start + granted * interval)
+}
+
+#[derive(Debug, Clone)]
 pub struct Throttle {
+    store: Store,
+    name: String,
     /// Nanoseconds per message.
     interval: i64,
     /// Messages allowed at once.
     burst: i64,
-    /// Theoretical arrival time of the next message, unix nanoseconds.
-    tat: Mutex<i64>,
 }
 
 impl Throttle {
-    pub fn per_second(rate: f64, burst: u32) -> Self {
-        Throttle {
+    /// The limit named `name` (a channel), created on first use.
+    pub async fn per_second(
+        store: Store,
+        name: &str,
+        rate: f64,
+        burst: u32,
+    ) -> Result<Self, StoreError> {
+        sqlx::query("INSERT INTO outreach_throttles (name, tat) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .execute(store.pool())
+            .await?;
+        Ok(Throttle {
+            store,
+            name: name.to_string(),
             interval: (1e9 / rate.max(1e-9)).round().max(1.0) as i64,
             burst: i64::from(burst.max(1)),
-            tat: Mutex::new(i64::MIN),
-        }
+        })
     }
 
     /// Takes up to `want` permits at `now` (unix nanoseconds) and returns
     /// how many it got.
-    pub fn take(&self, now: i64, want: usize) -> usize {
-        let mut tat = self.tat.lock().expect("throttle lock");
-        let start = (*tat).max(now);
-        // A message may go while its arrival time is within `burst`
-        // intervals of now.
-        let room = (now + self.burst * self.interval - start) / self.interval;
-        let granted = room.clamp(0, want as i64);
-        *tat = start + granted * self.interval;
-        granted as usize
+    pub async fn take(&self, now: i64, want: usize) -> Result<usize, StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        // The no-op write takes the row's write lock first (on SQLite the
+        // database's), so two workers never read the same arrival time.
+        sqlx::query("UPDATE outreach_throttles SET tat = tat WHERE name = $1")
+            .bind(&self.name)
+            .execute(&mut *tx)
+            .await?;
+        let tat: i64 = sqlx::query_scalar("SELECT tat FROM outreach_throttles WHERE name = $1")
+            .bind(&self.name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (granted, tat) = grant(tat, now, self.interval, self.burst, want as i64);
+        if granted > 0 {
+            sqlx::query("UPDATE outreach_throttles SET tat = $1 WHERE name = $2")
+                .bind(tat)
+                .bind(&self.name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(granted as usize)
     }
 
     /// Returns permits taken but not used (fewer messages were due).
-    pub fn give_back(&self, n: usize) {
-        let mut tat = self.tat.lock().expect("throttle lock");
-        *tat -= n as i64 * self.interval;
+    pub async fn give_back(&self, n: usize) -> Result<(), StoreError> {
+        if n == 0 {
+            return Ok(());
+        }
+        sqlx::query("UPDATE outreach_throttles SET tat = tat - $1 WHERE name = $2")
+            .bind(n as i64 * self.interval)
+            .bind(&self.name)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
     }
 }
 
@@ -53,27 +96,24 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate() {
-        let t = Throttle::per_second(10.0, 5);
+        let interval = S / 10;
         let t0 = 1_795_000_000 * S;
-        assert_eq!(t.take(t0, 64), 5, "the burst");
-        assert_eq!(t.take(t0, 64), 0);
-        assert_eq!(t.take(t0 + S / 10, 64), 1, "one per 100 ms");
-        assert_eq!(t.take(t0 + S / 2, 64), 4);
+        let mut tat = 0;
+        let mut take = |now: i64| {
+            let (g, t) = grant(tat, now, interval, 5, 64);
+            tat = t;
+            g
+        };
+        assert_eq!(take(t0), 5, "the burst");
+        assert_eq!(take(t0), 0);
+        assert_eq!(take(t0 + S / 10), 1, "one per 100 ms");
+        assert_eq!(take(t0 + S / 2), 4);
         // Over any long span: the rate plus the burst, never more.
-        let mut sent = 9;
+        let mut sent = 10;
         for ms in (600..=10_500).step_by(37) {
-            sent += t.take(t0 + ms * 1_000_000, 64);
+            sent += take(t0 + ms * 1_000_000);
         }
         assert!(sent <= 5 + 105, "{sent}");
         assert!(sent >= 100, "{sent}");
-    }
-
-    #[test]
-    fn unused_permits_come_back() {
-        let t = Throttle::per_second(10.0, 5);
-        let t0 = 1_795_000_000 * S;
-        assert_eq!(t.take(t0, 5), 5);
-        t.give_back(3);
-        assert_eq!(t.take(t0, 64), 3);
     }
 }

@@ -11,8 +11,7 @@
 //! have it: it is reported, never sent again).
 //!
 //! Right before each call the opt-out and suppression list is checked
-//! again. Still to come with the outreach issue: per-provider rate limits
-//! across processes, failover.
+//! again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,7 +136,7 @@ impl Worker {
             for channel in [Channel::Sms, Channel::Email] {
                 let throttle = self.throttles.iter().find(|(c, _)| *c == channel);
                 let allowed = match throttle {
-                    Some((_, t)) => t.take(self.clock.now_nanos(), self.settings.batch),
+                    Some((_, t)) => t.take(self.clock.now_nanos(), self.settings.batch).await?,
                     None => self.settings.batch,
                 };
                 let got = self
@@ -145,7 +144,7 @@ impl Worker {
                     .claim_channel(&self.owner, Some(channel), now, lease_until, allowed)
                     .await?;
                 if let Some((_, t)) = throttle {
-                    t.give_back(allowed - got.len());
+                    t.give_back(allowed - got.len()).await?;
                 }
                 all.extend(got);
             }

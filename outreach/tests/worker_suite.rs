@@ -236,7 +236,11 @@ async fn a_limit_lets_out_the_burst_then_the_rate(backend: Backend) {
     let mut w = worker(&q, &clock, &dir, "w");
     w.throttles = vec![(
         Channel::Sms,
-        Arc::new(turnout_outreach::throttle::Throttle::per_second(10.0, 5)),
+        Arc::new(
+            turnout_outreach::throttle::Throttle::per_second(q.store().clone(), "sms", 10.0, 5)
+                .await
+                .unwrap(),
+        ),
     )];
     assert_eq!(w.run_once().await.unwrap(), 5, "the burst");
     assert_eq!(

@@ -192,10 +192,33 @@ async fn bad_requests_are_refused_and_retries_send_once() {
 }
 
 #[tokio::test]
-async fn a_provider_this_version_lacks_is_refused_at_start() {
-    let mut c = config();
-    let table: toml::Table = toml::from_str("[sms]\nprovider = \"twilio\"").unwrap();
-    c.outreach = Some(table);
-    let err = c.validate().unwrap_err().to_string();
-    assert!(err.contains("outreach.sms.provider"), "{err}");
+async fn an_unusable_provider_config_is_refused_at_start() {
+    let load = |pairs: &[(&str, &str)]| {
+        turnout_gateway::config::Config::load(
+            None,
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let sns = load(&[("TURNOUT_OUTREACH__SMS__PROVIDER", "sns")]).unwrap_err();
+    assert!(sns.contains("not available"), "{sns}");
+    let bare = load(&[("TURNOUT_OUTREACH__SMS__PROVIDER", "twilio")]).unwrap_err();
+    assert!(bare.contains("[outreach.sms.twilio]"), "{bare}");
+    let both = load(&[
+        ("TURNOUT_OUTREACH__SMS__PROVIDER", "twilio"),
+        ("TURNOUT_OUTREACH__SMS__TWILIO__ACCOUNT_SID", "AC0123"),
+        ("TURNOUT_OUTREACH__SMS__TWILIO__AUTH_TOKEN", "t"),
+    ])
+    .unwrap_err();
+    assert!(both.contains("exactly one of"), "{both}");
+    let typo = load(&[("TURNOUT_OUTREACH__SMS__TWILIO__AUTH_TOKN", "t")]).unwrap_err();
+    assert!(typo.contains("auth_tokn"), "{typo}");
+    load(&[
+        ("TURNOUT_OUTREACH__SMS__PROVIDER", "twilio"),
+        ("TURNOUT_OUTREACH__SMS__TWILIO__ACCOUNT_SID", "AC0123"),
+        ("TURNOUT_OUTREACH__SMS__TWILIO__AUTH_TOKEN", "t"),
+        ("TURNOUT_OUTREACH__SMS__TWILIO__FROM", "\"+12155550100\""),
+    ])
+    .unwrap();
 }

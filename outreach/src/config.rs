@@ -1,0 +1,191 @@
+//! The `[outreach]` section of the config file. Unknown keys are errors,
+//! as everywhere in the config: a misspelt `auth_token` must not leave a
+//! campaign silently on the `log` provider.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::providers::twilio::{From, TwilioConfig};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutreachConfig {
+    pub sms: SmsConfig,
+    pub email: EmailConfig,
+    /// Appended to a person's first SMS of a campaign.
+    pub footer: Footer,
+    /// The reply to HELP and INFO.
+    pub help_text: Option<String>,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Footer(pub String);
+
+impl Default for Footer {
+    fn default() -> Self {
+        Footer("Reply STOP to opt out".into())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProviderKind {
+    #[default]
+    Log,
+    Twilio,
+    Sns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailProviderKind {
+    #[default]
+    Log,
+    Ses,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    pub provider: SmsProviderKind,
+    /// Messages per second across every worker of every process; absent:
+    /// no limit of ours (the provider's own 429s still slow us down).
+    pub max_per_second: Option<f64>,
+    pub twilio: Option<TwilioSection>,
+    /// Read so the file stays valid; refused when selected (not built yet).
+    pub sns: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    pub provider: EmailProviderKind,
+    /// The `From` header of every email.
+    pub from: Option<String>,
+    pub max_per_second: Option<f64>,
+    /// Read so the file stays valid; refused when selected (not built yet).
+    pub ses: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSection {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub messaging_service_sid: Option<String>,
+    pub from: Option<String>,
+    #[serde(default = "twilio_base_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub smart_encoded: bool,
+    pub validity_period: Option<u32>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn twilio_base_url() -> String {
+    "https://api.twilio.com".into()
+}
+
+fn default_timeout_ms() -> u64 {
+    15_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Messages a worker claims at once.
+    pub batch: usize,
+    /// How long a claim is held; a worker that dies holding it is noticed
+    /// after this long.
+    pub lease_secs: u64,
+    pub max_attempts: i64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            batch: 64,
+            lease_secs: 60,
+            max_attempts: 8,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl OutreachConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.to_string()));
+        match self.sms.provider {
+            SmsProviderKind::Log => {}
+            SmsProviderKind::Twilio => {
+                let Some(t) = &self.sms.twilio else {
+                    return err("outreach.sms.provider = \"twilio\" needs [outreach.sms.twilio]");
+                };
+                if !t.account_sid.starts_with("AC") || t.auth_token.is_empty() {
+                    return err("outreach.sms.twilio needs account_sid (\"AC...\") and auth_token");
+                }
+                if t.messaging_service_sid.is_some() == t.from.is_some() {
+                    return err(
+                        "outreach.sms.twilio needs exactly one of messaging_service_sid and from",
+                    );
+                }
+                if !(t.base_url.starts_with("https://") || t.base_url.starts_with("http://")) {
+                    return err("outreach.sms.twilio.base_url must be an http(s) URL");
+                }
+            }
+            SmsProviderKind::Sns => {
+                return err(
+                    "outreach.sms.provider = \"sns\" is not available in this version; use \"log\" or \"twilio\"",
+                );
+            }
+        }
+        if self.email.provider == EmailProviderKind::Ses {
+            return err(
+                "outreach.email.provider = \"ses\" is not available in this version; use \"log\"",
+            );
+        }
+        for (name, rate) in [
+            ("sms", self.sms.max_per_second),
+            ("email", self.email.max_per_second),
+        ] {
+            if let Some(r) = rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                return Err(ConfigError(format!(
+                    "outreach.{name}.max_per_second must be a positive number"
+                )));
+            }
+        }
+        if self.worker.batch == 0 || self.worker.lease_secs == 0 || self.worker.max_attempts < 1 {
+            return err("outreach.worker: batch, lease_secs and max_attempts must be positive");
+        }
+        Ok(())
+    }
+
+    /// The Twilio client's settings; `status_callback` is the public URL of
+    /// our status webhook.
+    pub fn twilio(&self, status_callback: Option<String>) -> Option<TwilioConfig> {
+        let t = self.sms.twilio.as_ref()?;
+        Some(TwilioConfig {
+            account_sid: t.account_sid.clone(),
+            auth_token: t.auth_token.clone(),
+            from: match (&t.messaging_service_sid, &t.from) {
+                (Some(sid), _) => From::MessagingService(sid.clone()),
+                (None, Some(n)) => From::Number(n.clone()),
+                (None, None) => return None,
+            },
+            base_url: t.base_url.clone(),
+            status_callback,
+            smart_encoded: t.smart_encoded,
+            validity_period: t.validity_period,
+            timeout: Duration::from_millis(t.timeout_ms),
+        })
+    }
+}

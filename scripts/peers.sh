@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs and starts the peers the outreach tests talk to, where they are
+# not already running, all on 127.0.0.1:
+#   - Stoplight Prism serving Twilio's own OpenAPI document (port 4010), so
+#     every request our Twilio client sends is checked against Twilio's
+#     published contract;
+#   - moto in server mode (port 5005), the AWS emulator for SNS and SES v2.
+# Installs go to peers/node_modules and peers/.venv (both git-ignored), so a
+# clean clone needs only the npm and PyPI registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TWILIO_OPENAPI=${TURNOUT_TWILIO_OPENAPI:-../shared/peers/twilio/twilio_api_v2010.json}
+PRISM_PORT=4010
+MOTO_PORT=5005
+mkdir -p peers/logs
+
+up() { curl -s -o /dev/null --max-time 2 "$1"; }
+
+wait_for() { # name, url
+  for _ in $(seq 1 120); do
+    if up "$2"; then return 0; fi
+    sleep 0.5
+  done
+  echo "peers: $1 did not come up; see peers/logs/" >&2
+  return 1
+}
+
+if ! up "http://127.0.0.1:$MOTO_PORT/moto-api/"; then
+  if [ ! -x peers/.venv/bin/moto_server ]; then
+    echo "peers: installing moto"
+    python3 -m venv peers/.venv
+    peers/.venv/bin/pip install -q --disable-pip-version-check -r peers/requirements.txt
+  fi
+  echo "peers: starting moto on 127.0.0.1:$MOTO_PORT"
+  nohup peers/.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >peers/logs/moto.log 2>&1 &
+  wait_for moto "http://127.0.0.1:$MOTO_PORT/moto-api/"
+fi
+
+if [ -f "$TWILIO_OPENAPI" ]; then
+  if ! up "http://127.0.0.1:$PRISM_PORT/"; then
+    if [ ! -x peers/node_modules/.bin/prism ]; then
+      echo "peers: installing Prism"
+      (cd peers && npm install --no-audit --no-fund --loglevel=error)
+    fi
+    echo "peers: starting Prism (Twilio's contract) on 127.0.0.1:$PRISM_PORT"
+    nohup peers/node_modules/.bin/prism mock -h 127.0.0.1 -p "$PRISM_PORT" "$TWILIO_OPENAPI" \
+      >peers/logs/prism.log 2>&1 &
+    wait_for Prism "http://127.0.0.1:$PRISM_PORT/"
+  fi
+else
+  echo "peers: $TWILIO_OPENAPI is absent; the Twilio contract test will say it was skipped" >&2
+fi
