@@ -278,6 +278,12 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     let outreach_api = Arc::new(turnout_outreach::http::OutreachApi {
         queue: turnout_outreach::queue::Queue::new(store.clone()),
         records: search_api.records.clone(),
+        engine: Arc::clone(&search_api.engine),
+        optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
+        templates: turnout_outreach::templates::named::NamedTemplates::new(store.clone()),
+        campaigns: turnout_outreach::campaigns::Campaigns::new(store.clone()),
+        footer: config.outreach.footer.0.clone(),
+        public_url: search_api.public_url.clone(),
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),
     });

@@ -12,11 +12,13 @@ use crate::proxy::upstream::Upstream;
 
 /// The prefixes turnout serves itself (the search crate's router); config
 /// routes may not claim them or anything under them.
-pub const BUILT_IN: [(&str, BuiltIn); 4] = [
+pub const BUILT_IN: [(&str, BuiltIn); 6] = [
     ("/v1/people", BuiltIn::Search),
     ("/v1/events", BuiltIn::Search),
     ("/v1/attendances", BuiltIn::Search),
     ("/v1/messages", BuiltIn::Outreach),
+    ("/v1/templates", BuiltIn::Outreach),
+    ("/v1/campaigns", BuiltIn::Outreach),
 ];
 
 /// A service turnout serves itself.
@@ -24,7 +26,7 @@ pub const BUILT_IN: [(&str, BuiltIn); 4] = [
 pub enum BuiltIn {
     /// People, events and attendances: the search crate's router.
     Search,
-    /// Messages: the outreach crate's router.
+    /// Messages, templates and campaigns: the outreach crate's router.
     Outreach,
 }
 

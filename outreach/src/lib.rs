@@ -5,12 +5,14 @@
 //! (`webhooks::twilio_signature`), templates, unsubscribe tokens, and what
 //! a provider's answer means for a message (`providers`).
 
+pub mod campaigns;
 pub mod config;
 pub mod consent;
 pub mod http;
 pub mod keywords;
 pub mod providers;
 pub mod queue;
+pub mod recipients;
 pub mod segments;
 pub mod templates;
 /// Provider peers for tests and benchmarks.

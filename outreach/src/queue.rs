@@ -37,6 +37,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0003_throttles.sql"),
         postgres: include_str!("../migrations/0003_throttles.sql"),
     },
+    Migration {
+        version: 4,
+        name: "campaigns",
+        sqlite: include_str!("../migrations/0004_campaigns.sql"),
+        postgres: include_str!("../migrations/0004_campaigns.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,8 +136,12 @@ pub struct NewMessage {
     pub payload: String,
     /// Unix ms; now for "as soon as possible".
     pub not_before: i64,
-    /// `Queued`, or `Deferred` when it waits for a send window.
+    /// `Queued`, or `Deferred` when it waits for a send window; a
+    /// terminal status for a campaign recipient excluded at launch.
     pub status: Status,
+    /// Why an excluded recipient was excluded.
+    pub error_code: Option<String>,
+    pub error: Option<String>,
 }
 
 /// A message a worker holds under its lease.
@@ -230,14 +240,15 @@ impl Queue {
         let first = last - messages.len() as i64 + 1;
         let ids: Vec<i64> = (first..=last).collect();
         let dialect = self.store.dialect();
-        let columns = 11;
+        let columns = 13;
         for (chunk_ids, chunk) in ids
             .chunks(BULK_PARAMS / columns)
             .zip(messages.chunks(BULK_PARAMS / columns))
         {
             let sql = format!(
                 "INSERT INTO outreach_messages (id, channel, recipient, campaign_id, person_id, \
-                 sender_key, payload, status, not_before, created_at, updated_at) VALUES {}",
+                 sender_key, payload, status, not_before, created_at, updated_at, error_code, error) \
+                 VALUES {}",
                 dialect.values_placeholders(chunk.len(), columns)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -253,7 +264,9 @@ impl Queue {
                     .bind(m.status.as_str())
                     .bind(m.not_before)
                     .bind(now)
-                    .bind(now);
+                    .bind(now)
+                    .bind(m.error_code.as_deref())
+                    .bind(m.error.as_deref());
             }
             q.execute(&mut *tx).await?;
             let statuses: Vec<(i64, Status)> = chunk_ids
@@ -306,6 +319,8 @@ impl Queue {
              attempts = attempts + 1, handed_over = 0, updated_at = $3 \
              WHERE id IN (SELECT id FROM outreach_messages \
                WHERE status IN ('queued', 'deferred') AND not_before <= $3{only} \
+               AND (campaign_id IS NULL OR campaign_id NOT IN \
+                    (SELECT id FROM outreach_campaigns WHERE status = 'paused')) \
                ORDER BY not_before, id LIMIT $4{lock}) \
              RETURNING id, channel, recipient, campaign_id, person_id, payload, attempts"
         );
@@ -548,7 +563,7 @@ impl Queue {
     }
 }
 
-async fn log_events(
+pub(crate) async fn log_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     dialect: Dialect,
     events: &[(i64, Status)],

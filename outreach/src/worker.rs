@@ -23,6 +23,7 @@ use turnout_core::Clock;
 use turnout_core::store::StoreError;
 
 use crate::consent::optouts::{OptOuts, Reason};
+use crate::consent::window::Held;
 use crate::providers::{Failure, Outgoing, Provider};
 use crate::queue::{Channel, Claimed, Outcome, Queue};
 use crate::throttle::Throttle;
@@ -114,6 +115,9 @@ struct Payload {
     html: Option<String>,
     #[serde(default)]
     headers: Vec<(String, String)>,
+    /// Campaign messages only: the send window in the recipient's zones.
+    #[serde(default)]
+    window: Option<Held>,
 }
 
 fn millis(clock: &dyn Clock) -> i64 {
@@ -197,6 +201,20 @@ impl Worker {
 
     async fn send_one(&self, m: Claimed) -> Result<(), StoreError> {
         let outgoing = match serde_json::from_str::<Payload>(&m.payload) {
+            Ok(Payload {
+                window: Some(held), ..
+            }) if self.outside(&held) => {
+                let until = held.next_open(self.now_utc()).timestamp_millis();
+                self.queue
+                    .finish(
+                        m.id,
+                        &self.owner,
+                        &Outcome::Defer { until },
+                        millis(&*self.clock),
+                    )
+                    .await?;
+                return Ok(());
+            }
             Ok(p) => match m.channel {
                 Channel::Sms => Outgoing::Sms {
                     id: m.id,
@@ -285,6 +303,15 @@ impl Worker {
             .finish(m.id, &self.owner, &outcome, millis(&*self.clock))
             .await?;
         Ok(())
+    }
+
+    fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(millis(&*self.clock)).unwrap_or_default()
+    }
+
+    fn outside(&self, held: &Held) -> bool {
+        let now = self.now_utc();
+        held.next_open(now) > now
     }
 
     fn outcome_of(&self, failure: Failure, attempts: i64) -> Outcome {

@@ -29,6 +29,8 @@ fn sms(n: usize, not_before: i64) -> Vec<NewMessage> {
             payload: format!("{{\"body\": \"hello {i}\"}}"),
             not_before,
             status: Status::Queued,
+            error_code: None,
+            error: None,
         })
         .collect()
 }

@@ -203,6 +203,8 @@ impl Rig {
                     payload: r#"{"body": "Canvass Saturday?"}"#.into(),
                     not_before: now,
                     status: Status::Queued,
+                    error_code: None,
+                    error: None,
                 }],
                 now,
             )

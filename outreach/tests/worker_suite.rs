@@ -69,6 +69,8 @@ async fn every_message_reaches_the_outbox_once(backend: Backend) {
             payload: format!("{{\"body\": \"Canvass Saturday? #{i}\"}}"),
             not_before: now,
             status: Status::Queued,
+            error_code: None,
+            error: None,
         })
         .collect();
     messages.push(NewMessage {
@@ -80,6 +82,8 @@ async fn every_message_reaches_the_outbox_once(backend: Backend) {
         payload: r#"{"body": "Hi", "subject": "Welcome", "headers": [["List-Unsubscribe", "<https://x/u/t>"]]}"#.into(),
         not_before: now,
         status: Status::Queued,
+        error_code: None,
+        error: None,
     });
     let ids = q.enqueue(&messages, now).await.unwrap();
     // Two workers drain the queue together.
@@ -131,6 +135,8 @@ async fn a_handed_over_message_of_a_dead_worker_ends_unknown(backend: Backend) {
                 payload: "{\"body\": \"hi\"}".into(),
                 not_before: now,
                 status: Status::Queued,
+                error_code: None,
+                error: None,
             }],
             now,
         )
@@ -161,6 +167,8 @@ async fn consent_is_checked_again_before_each_send(backend: Backend) {
         payload: "{\"body\": \"hi\", \"subject\": \"s\"}".into(),
         not_before: now,
         status: Status::Queued,
+        error_code: None,
+        error: None,
     };
     let ids = q
         .enqueue(
@@ -230,6 +238,8 @@ async fn a_limit_lets_out_the_burst_then_the_rate(backend: Backend) {
             payload: "{\"body\": \"hi\"}".into(),
             not_before: now,
             status: Status::Queued,
+            error_code: None,
+            error: None,
         })
         .collect();
     q.enqueue(&messages, now).await.unwrap();

@@ -25,6 +25,7 @@ pub fn sender(key: &KeyEntry) -> turnout_outreach::http::Sender {
     turnout_outreach::http::Sender {
         key_id: key.id.to_string(),
         may_send: key.scopes.contains("messages:send"),
+        campaigns: key.key_type == KeyType::Confidential && key.scopes.contains("campaigns"),
     }
 }
 

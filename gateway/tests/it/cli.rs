@@ -337,6 +337,8 @@ async fn a_separate_worker_process_sends_queued_messages() {
                 payload: "{\"body\": \"from the worker\"}".into(),
                 not_before: now,
                 status: turnout_outreach::queue::Status::Queued,
+                error_code: None,
+                error: None,
             }],
             now,
         )

@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod bad_input;
+mod campaigns;
 mod cli;
 mod key_sync;
 mod messages;

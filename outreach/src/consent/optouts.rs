@@ -104,6 +104,45 @@ impl OptOuts {
         Ok(n > 0)
     }
 
+    /// [`OptOuts::check`] for many addresses in one query: those that
+    /// must not be messaged, with why.
+    pub async fn check_many(
+        &self,
+        channel: Channel,
+        addresses: &[String],
+    ) -> Result<std::collections::HashMap<String, Reason>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        let dialect = self.store.dialect();
+        for chunk in addresses.chunks(turnout_core::store::BULK_PARAMS) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let hashes: Vec<String> = chunk.iter().map(|a| address_hash(channel, a)).collect();
+            let sql = format!(
+                "SELECT address_hash, reason FROM outreach_optouts WHERE channel = '{}' \
+                 AND address_hash IN ({})",
+                channel.as_str(),
+                dialect.list_placeholders(hashes.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for h in &hashes {
+                q = q.bind(h.as_str());
+            }
+            let by_hash: std::collections::HashMap<String, Reason> = q
+                .fetch_all(self.store.pool())
+                .await?
+                .into_iter()
+                .filter_map(|(h, r)| Some((h, Reason::parse(&r)?)))
+                .collect();
+            for (address, hash) in chunk.iter().zip(&hashes) {
+                if let Some(r) = by_hash.get(hash) {
+                    found.insert(address.clone(), *r);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Why this address must not be messaged, if it must not.
     pub async fn check(
         &self,

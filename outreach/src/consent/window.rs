@@ -12,6 +12,37 @@ pub struct SendWindow {
     end: NaiveTime,
 }
 
+/// A window and the recipient's zones, stored with a campaign message so
+/// the worker checks it again right before the send (a retry or a pause
+/// can carry a message past the window's close).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Held {
+    pub start: String,
+    pub end: String,
+    pub zones: Vec<String>,
+}
+
+impl Held {
+    pub fn new(window: &SendWindow, zones: &[Tz]) -> Held {
+        Held {
+            start: window.start.format("%H:%M").to_string(),
+            end: window.end.format("%H:%M").to_string(),
+            zones: zones.iter().map(|z| z.name().to_string()).collect(),
+        }
+    }
+
+    /// When the message may go: `now`, or when the window next opens. A
+    /// rule that no longer parses holds nothing back (it was checked when
+    /// the campaign was created).
+    pub fn next_open(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let Ok(window) = SendWindow::parse(&self.start, &self.end) else {
+            return now;
+        };
+        let zones: Vec<Tz> = self.zones.iter().filter_map(|z| z.parse().ok()).collect();
+        window.next_open_in_all(now, &zones)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
     #[error("{0:?} is not a time like 09:00")]
@@ -50,6 +81,39 @@ impl SendWindow {
             return Err(WindowError::TooWide);
         }
         Ok(SendWindow { start, end })
+    }
+
+    pub fn start(&self) -> NaiveTime {
+        self.start
+    }
+
+    pub fn end(&self) -> NaiveTime {
+        self.end
+    }
+
+    pub fn contains(&self, at: DateTime<Utc>, tz: Tz) -> bool {
+        let time = at.with_timezone(&tz).time();
+        time >= self.start && time < self.end
+    }
+
+    /// The earliest instant at or after `now` inside the window in every
+    /// one of `zones` (a recipient whose zone is only narrowed down to a
+    /// few); `now` when it already is. With no zone, `now`.
+    pub fn next_open_in_all(&self, now: DateTime<Utc>, zones: &[Tz]) -> DateTime<Utc> {
+        let mut at = now;
+        // Each pass moves to the latest opening; zones a few hours apart
+        // agree within a pass or two.
+        for _ in 0..8 {
+            if zones.iter().all(|tz| self.contains(at, *tz)) {
+                return at;
+            }
+            at = zones
+                .iter()
+                .map(|tz| self.next_open(at, *tz))
+                .max()
+                .unwrap_or(at);
+        }
+        at
     }
 
     /// The earliest instant at or after `now` that falls inside the window
@@ -120,6 +184,26 @@ mod tests {
         // After it closes: the next morning.
         let late = utc("2026-12-02T02:00:00Z"); // 21:00 in New York
         assert_eq!(w.next_open(late, ny), utc("2026-12-02T14:00:00Z"));
+    }
+
+    #[test]
+    fn an_unplaced_recipient_waits_until_the_window_is_open_coast_to_coast() {
+        let w = SendWindow::default();
+        let zones: [Tz; 2] = [
+            "America/New_York".parse().unwrap(),
+            "America/Los_Angeles".parse().unwrap(),
+        ];
+        // 14:00 UTC: 09:00 in New York, 06:00 in Los Angeles → 09:00 LA.
+        assert_eq!(
+            w.next_open_in_all(utc("2026-12-01T14:00:00Z"), &zones),
+            utc("2026-12-01T17:00:00Z")
+        );
+        // 01:30 UTC: 20:30 in New York (closed), 17:30 in LA → next day
+        // 09:00 in LA, when New York is open too.
+        assert_eq!(
+            w.next_open_in_all(utc("2026-12-02T01:30:00Z"), &zones),
+            utc("2026-12-02T17:00:00Z")
+        );
     }
 
     #[test]

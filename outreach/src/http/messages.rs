@@ -1,64 +1,26 @@
-//! The HTTP face of outreach that exists so far: transactional messages.
-//!
-//! `POST /v1/messages` resolves the recipient (a person's primary
-//! SMS-capable phone or primary email, or a bare number or address),
-//! renders the inline template with the person's fields and `vars`,
-//! and queues the message: 202 `{"id", "status": "queued"}`. A template
-//! that does not render is the caller's 422 here, since there is one
-//! recipient and the caller is waiting. `GET /v1/messages/{id}` shows the
-//! status and its history, to the API key that sent it only.
-//!
-//! Not yet (outreach issue): named templates, the opt-out and suppression
-//! checks for transactional sends, campaigns.
+//! Transactional messages. `POST /v1/messages` resolves the recipient (a
+//! person's primary SMS-capable phone or primary email, or a bare number
+//! or address), renders the template (inline or named) with the person's
+//! fields and `vars`, checks the opt-out and suppression list, and queues
+//! the message: 202 `{"id", "status"}`. A template that does not render is
+//! the caller's 422 here, since there is one recipient and the caller is
+//! waiting. `GET /v1/messages/{id}` shows the status and its history, to
+//! the API key that sent it only.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
+use turnout_core::Problem;
 use turnout_core::problem::FieldError;
-use turnout_core::{Clock, Problem};
 use turnout_search::model::{Person, PhoneNumber};
-use turnout_search::records::Records;
 
-use crate::queue::{Channel, NewMessage, Queue, Status};
-use crate::templates::{Kind, Template};
-
-/// What the caller may do, decided by the gateway.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sender {
-    /// The API key's id: messages belong to it.
-    pub key_id: String,
-    /// `messages:send`.
-    pub may_send: bool,
-}
-
-pub struct OutreachApi {
-    pub queue: Queue,
-    pub records: Records,
-    pub clock: Arc<dyn Clock>,
-    /// Woken after a message is queued, so a worker sends it at once.
-    pub wake: Arc<tokio::sync::Notify>,
-}
-
-pub fn router(api: Arc<OutreachApi>) -> Router {
-    Router::new()
-        .route("/v1/messages", post(create))
-        .route("/v1/messages/{id}", get(read))
-        .fallback(|| async { Problem::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )
-        })
-        .with_state(api)
-}
+use super::{OutreachApi, Sender};
+use crate::queue::{Channel, NewMessage, Status};
 
 /// The recipient and the variables a template sees.
 struct Recipient {
@@ -98,19 +60,7 @@ async fn recipient(
             errors.push(FieldError::new("to.person_id", "no such person"));
             return Ok(None);
         };
-        let address = match channel {
-            Channel::Sms => person
-                .phone_numbers
-                .iter()
-                .filter(|p| p.sms_capable)
-                .max_by_key(|p| p.primary)
-                .map(|p| p.number.as_str().to_string()),
-            Channel::Email => person
-                .email_addresses
-                .iter()
-                .max_by_key(|e| e.primary)
-                .map(|e| e.address.clone()),
-        };
+        let address = crate::recipients::address(&person, channel);
         let Some(address) = address else {
             errors.push(FieldError::new(
                 "to.person_id",
@@ -121,10 +71,7 @@ async fn recipient(
             ));
             return Ok(None);
         };
-        let vars = match serde_json::to_value(&person) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let vars = crate::recipients::vars(&person);
         return Ok(Some(Recipient {
             address,
             person_id: Some(id),
@@ -176,25 +123,7 @@ async fn recipient(
     }
 }
 
-fn compile(
-    t: &Map<String, Value>,
-    field: &str,
-    kind: Kind,
-    errors: &mut Vec<FieldError>,
-) -> Option<Template> {
-    let source = t.get(field)?.as_str().or_else(|| {
-        errors.push(FieldError::new(
-            format!("template.{field}"),
-            "must be a string",
-        ));
-        None
-    })?;
-    Template::compile(source, kind)
-        .map_err(|e| errors.push(FieldError::new(format!("template.{field}"), e.0)))
-        .ok()
-}
-
-async fn create(
+pub async fn create(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
     bytes: Bytes,
@@ -222,33 +151,6 @@ async fn create(
             Map::new()
         }
     };
-    let template = match body.get("template") {
-        Some(Value::Object(t)) => {
-            errors.extend(
-                FieldError::unknown_fields(t, &["subject", "body", "html"])
-                    .into_iter()
-                    .map(|e| FieldError::new(format!("template.{}", e.field), e.message)),
-            );
-            if !t.contains_key("body") {
-                errors.push(FieldError::new("template.body", "is required"));
-            }
-            Some(t.clone())
-        }
-        Some(Value::String(_)) => {
-            errors.push(FieldError::new(
-                "template",
-                "named templates are not available yet; give {\"subject\"?, \"body\", \"html\"?}",
-            ));
-            None
-        }
-        _ => {
-            errors.push(FieldError::new(
-                "template",
-                "is required: {\"subject\"?, \"body\", \"html\"?}",
-            ));
-            None
-        }
-    };
     let Some(channel) = channel else {
         return Err(Problem::validation(errors));
     };
@@ -259,24 +161,20 @@ async fn create(
         &mut errors,
     )
     .await?;
-    let compiled = template.as_ref().map(|t| {
-        (
-            compile(t, "body", Kind::Text, &mut errors),
-            compile(t, "subject", Kind::Text, &mut errors),
-            compile(t, "html", Kind::Html, &mut errors),
-        )
-    });
-    if channel == Channel::Email
-        && template
-            .as_ref()
-            .is_some_and(|t| !t.contains_key("subject"))
-    {
-        errors.push(FieldError::new(
-            "template.subject",
-            "an email needs a subject",
-        ));
-    }
-    let (Some(to), Some((Some(body_t), subject_t, html_t))) = (to, compiled) else {
+    let compiled = match body.get("template") {
+        Some(raw) => super::templates::resolve(&api, raw, channel, "template")
+            .await
+            .map_err(|e| errors.extend(e))
+            .ok(),
+        None => {
+            errors.push(FieldError::new(
+                "template",
+                "is required: a template's name or {\"subject\"?, \"body\", \"html\"?}",
+            ));
+            None
+        }
+    };
+    let (Some(to), Some(compiled)) = (to, compiled) else {
         return Err(Problem::validation(errors));
     };
     if !errors.is_empty() {
@@ -284,30 +182,19 @@ async fn create(
     }
     let mut context = to.vars;
     context.extend(vars);
-    let context = Value::Object(context);
-    let render = |t: &Template, field: &str| {
-        t.render(&context)
-            .map_err(|e| FieldError::new(format!("template.{field}"), e.0))
+    let rendered = compiled
+        .render(&Value::Object(context))
+        .map_err(|e| Problem::validation(vec![FieldError::new("template", e.0)]))?;
+    // Transactional sends check the opt-out and suppression list now
+    // (and the worker again before the send); an address on it is
+    // recorded, not sent.
+    let blocked = api.optouts.check(channel, &to.address).await?;
+    let (status, error_code) = match blocked {
+        None => (Status::Queued, None),
+        Some(r) if r.is_opt_out() => (Status::OptedOut, Some(r.as_str().to_string())),
+        Some(r) => (Status::Suppressed, Some(r.as_str().to_string())),
     };
-    let mut payload = Map::new();
-    let mut render_errors = Vec::new();
-    for (t, field) in [
-        (Some(&body_t), "body"),
-        (subject_t.as_ref(), "subject"),
-        (html_t.as_ref(), "html"),
-    ] {
-        if let Some(t) = t {
-            match render(t, field) {
-                Ok(text) => {
-                    payload.insert(field.to_string(), Value::String(text));
-                }
-                Err(e) => render_errors.push(e),
-            }
-        }
-    }
-    if !render_errors.is_empty() {
-        return Err(Problem::validation(render_errors));
-    }
+    let payload = serde_json::to_string(&rendered).map_err(|e| Problem::internal(&e))?;
     let now = api.clock.now_nanos().div_euclid(1_000_000);
     let ids = api
         .queue
@@ -318,9 +205,11 @@ async fn create(
                 campaign_id: None,
                 person_id: to.person_id,
                 sender_key: Some(sender.key_id),
-                payload: Value::Object(payload).to_string(),
+                payload,
                 not_before: now,
-                status: Status::Queued,
+                status,
+                error_code,
+                error: None,
             }],
             now,
         )
@@ -328,11 +217,11 @@ async fn create(
     api.wake.notify_one();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": ids[0], "status": "queued"})),
+        Json(json!({"id": ids[0], "status": status})),
     ))
 }
 
-async fn read(
+pub async fn read(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,

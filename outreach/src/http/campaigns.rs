@@ -1,0 +1,411 @@
+//! `/v1/campaigns`: create a draft, preview it, send tests, launch it,
+//! pause, resume or cancel it, and watch its stats.
+//!
+//! Launch resolves the audience once and writes one message per person
+//! before it answers, so the answer's stats already count every recipient.
+//! A launch cut short (a crash, a lost connection) leaves the campaign
+//! `running` with part of its audience written; launching it again writes
+//! the rest and nobody twice.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use http::StatusCode;
+use serde_json::{Value, json};
+use turnout_core::Problem;
+use turnout_core::problem::FieldError;
+
+use super::{OutreachApi, Sender};
+use crate::campaigns::launch::{LaunchError, Launcher};
+use crate::campaigns::{Campaign, CampaignStatus, Spec, TemplateRef};
+use crate::queue::{Channel, NewMessage, Status};
+use crate::templates::Compiled;
+
+fn conflict(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::CONFLICT, "conflict", detail)
+}
+
+fn date(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+async fn load(api: &OutreachApi, raw: &str) -> Result<Campaign, Problem> {
+    let not_found = || Problem::not_found("no such campaign");
+    let id: i64 = raw.parse().map_err(|_| not_found())?;
+    api.campaigns.get(id).await?.ok_or_else(not_found)
+}
+
+async fn view(api: &OutreachApi, c: &Campaign) -> Result<Value, Problem> {
+    let stats = api.campaigns.stats(c.id).await?;
+    let status = c.status(&stats, api.now_ms());
+    let spec = &c.spec;
+    Ok(json!({
+        "id": c.id,
+        "name": spec.name,
+        "channel": spec.channel,
+        "status": status,
+        "template": spec.template,
+        "audience": spec.audience,
+        "send_at": spec.send_at,
+        "send_window": spec.send_window,
+        "timezone": spec.timezone,
+        "max_per_second": spec.max_per_second,
+        "stats": stats,
+        "created_date": date(c.created_at),
+        "modified_date": date(c.updated_at),
+        "launched_date": c.launched_at.map(date),
+    }))
+}
+
+async fn compiled(api: &OutreachApi, spec: &Spec) -> Result<Compiled, Problem> {
+    let raw = match &spec.template {
+        TemplateRef::Named(n) => Value::String(n.clone()),
+        TemplateRef::Inline(s) => serde_json::to_value(s).map_err(|e| Problem::internal(&e))?,
+    };
+    super::templates::resolve(api, &raw, spec.channel, "template")
+        .await
+        .map_err(Problem::validation)
+}
+
+fn launcher(api: &OutreachApi) -> Launcher<'_> {
+    Launcher {
+        queue: &api.queue,
+        optouts: &api.optouts,
+        records: &api.records,
+        engine: &*api.engine,
+        footer: &api.footer,
+    }
+}
+
+fn launch_problem(e: LaunchError) -> Problem {
+    match e {
+        LaunchError::Audience(m) => Problem::validation(vec![FieldError::new("audience", m)]),
+        other => Problem::internal(&other),
+    }
+}
+
+pub async fn create(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    sender.require_campaigns()?;
+    let body = turnout_core::problem::json_object(&body)?;
+    let spec = Spec::parse(&body).map_err(Problem::validation)?;
+    if let TemplateRef::Named(_) = spec.template {
+        // A named template must exist now; it is read again at launch.
+        compiled(&api, &spec).await?;
+    }
+    let campaign = api
+        .campaigns
+        .create(&spec, &sender.key_id, api.now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&api, &campaign).await?)))
+}
+
+pub async fn read(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    Ok(Json(view(&api, &c).await?))
+}
+
+/// `POST /v1/campaigns/{id}/{preview|test|launch|pause|resume|cancel}`.
+pub async fn act(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<axum::response::Response, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    match action.as_str() {
+        "preview" => preview(&api, &c).await.map(IntoResponse::into_response),
+        "test" => test(&api, &sender, &c, &body)
+            .await
+            .map(IntoResponse::into_response),
+        "launch" => launch(&api, &c).await.map(IntoResponse::into_response),
+        "pause" | "resume" | "cancel" => control(&api, &c, &action)
+            .await
+            .map(IntoResponse::into_response),
+        _ => Err(Problem::not_found("no such endpoint")),
+    }
+}
+
+async fn preview(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem> {
+    let template = compiled(api, &c.spec).await?;
+    let (tally, samples) = launcher(api)
+        .preview(c, &template, api.now_ms(), 5)
+        .await
+        .map_err(launch_problem)?;
+    Ok(Json(json!({"counts": tally, "samples": samples})))
+}
+
+/// Sends the campaign's message, rendered for the first person of its
+/// audience (or with no variables when it has none), to each given
+/// address. Test sends are transactional: not held by the send window, but
+/// never to an address on the opt-out or suppression list.
+async fn test(
+    api: &OutreachApi,
+    sender: &Sender,
+    c: &Campaign,
+    body: &Bytes,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let body = turnout_core::problem::json_object(body)?;
+    let mut errors = FieldError::unknown_fields(&body, &["to"]);
+    let channel = c.spec.channel;
+    let mut addresses = Vec::new();
+    match body.get("to") {
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= 20 => {
+            for (i, item) in items.iter().enumerate() {
+                let raw = item.as_str().unwrap_or_default();
+                let parsed = match channel {
+                    Channel::Sms => turnout_search::model::PhoneNumber::parse(raw)
+                        .map(|p| p.as_str().to_string())
+                        .map_err(|e| e.0),
+                    Channel::Email => {
+                        if turnout_search::model::resources::is_email_address(raw) {
+                            Ok(raw.to_string())
+                        } else {
+                            Err("is not an email address".to_string())
+                        }
+                    }
+                };
+                match parsed {
+                    Ok(a) => addresses.push(a),
+                    Err(m) => errors.push(FieldError::new(format!("to[{i}]"), m)),
+                }
+            }
+        }
+        _ => errors.push(FieldError::new("to", "must be a list of 1 to 20 addresses")),
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let template = compiled(api, &c.spec).await?;
+    let (_, samples) = launcher(api)
+        .preview(c, &template, api.now_ms(), 1)
+        .await
+        .map_err(launch_problem)?;
+    let vars = match samples.first().and_then(|s| s["person_id"].as_i64()) {
+        Some(id) => match api.records.get::<turnout_search::model::Person>(id).await {
+            Ok(Some(p)) => crate::recipients::vars(&p),
+            _ => Default::default(),
+        },
+        None => Default::default(),
+    };
+    let rendered = template
+        .render(&Value::Object(vars))
+        .map_err(|e| Problem::validation(vec![FieldError::new("template", e.0)]))?;
+    let payload = serde_json::to_string(&rendered).map_err(|e| Problem::internal(&e))?;
+    let blocked = api.optouts.check_many(channel, &addresses).await?;
+    let now = api.now_ms();
+    let messages: Vec<NewMessage> = addresses
+        .iter()
+        .map(|a| {
+            let (status, code) = match blocked.get(a) {
+                None => (Status::Queued, None),
+                Some(r) if r.is_opt_out() => (Status::OptedOut, Some(r.as_str().to_string())),
+                Some(r) => (Status::Suppressed, Some(r.as_str().to_string())),
+            };
+            NewMessage {
+                channel,
+                recipient: a.clone(),
+                campaign_id: None,
+                person_id: None,
+                sender_key: Some(sender.key_id.clone()),
+                payload: payload.clone(),
+                not_before: now,
+                status,
+                error_code: code,
+                error: None,
+            }
+        })
+        .collect();
+    let ids = api.queue.enqueue(&messages, now).await?;
+    api.wake.notify_one();
+    let data: Vec<Value> = ids
+        .iter()
+        .zip(&messages)
+        .map(|(id, m)| json!({"id": id, "to": m.recipient, "status": m.status}))
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({"messages": data}))))
+}
+
+async fn launch(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem> {
+    let now = api.now_ms();
+    match c.stored {
+        CampaignStatus::Draft => {
+            if !api
+                .campaigns
+                .transition(
+                    c.id,
+                    &[CampaignStatus::Draft],
+                    CampaignStatus::Launching,
+                    now,
+                )
+                .await?
+            {
+                return Err(conflict("the campaign was launched meanwhile"));
+            }
+        }
+        // An interrupted launch: write the rest.
+        CampaignStatus::Launching => {}
+        other => {
+            return Err(conflict(format!(
+                "only a draft can be launched; this campaign is {}",
+                other.as_str()
+            )));
+        }
+    }
+    let template = compiled(api, &c.spec).await?;
+    launcher(api)
+        .launch(c, &template, now)
+        .await
+        .map_err(launch_problem)?;
+    api.campaigns
+        .transition(
+            c.id,
+            &[CampaignStatus::Launching],
+            CampaignStatus::Running,
+            api.now_ms(),
+        )
+        .await?;
+    api.wake.notify_one();
+    let c = api
+        .campaigns
+        .get(c.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such campaign"))?;
+    Ok(Json(view(api, &c).await?))
+}
+
+async fn control(api: &OutreachApi, c: &Campaign, action: &str) -> Result<Json<Value>, Problem> {
+    let now = api.now_ms();
+    let stats = api.campaigns.stats(c.id).await?;
+    let shown = c.status(&stats, now);
+    let (from, to): (&[CampaignStatus], CampaignStatus) = match action {
+        "pause" => (
+            &[CampaignStatus::Running, CampaignStatus::Scheduled],
+            CampaignStatus::Paused,
+        ),
+        "resume" => (&[CampaignStatus::Paused], CampaignStatus::Running),
+        _ => (
+            &[
+                CampaignStatus::Draft,
+                CampaignStatus::Scheduled,
+                CampaignStatus::Running,
+                CampaignStatus::Paused,
+            ],
+            CampaignStatus::Cancelled,
+        ),
+    };
+    if !from.contains(&shown) {
+        return Err(conflict(format!(
+            "a {} campaign cannot {action}",
+            shown.as_str()
+        )));
+    }
+    // Scheduled is shown, never stored: the stored state is Running.
+    let stored_from: Vec<CampaignStatus> = from
+        .iter()
+        .map(|s| match s {
+            CampaignStatus::Scheduled => CampaignStatus::Running,
+            other => *other,
+        })
+        .collect();
+    if !api
+        .campaigns
+        .transition(c.id, &stored_from, to, now)
+        .await?
+    {
+        return Err(conflict("the campaign changed meanwhile; read it again"));
+    }
+    if to == CampaignStatus::Cancelled {
+        api.campaigns.cancel_pending(c.id, now).await?;
+    }
+    if to == CampaignStatus::Running {
+        api.wake.notify_one();
+    }
+    let c = api
+        .campaigns
+        .get(c.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such campaign"))?;
+    Ok(Json(view(api, &c).await?))
+}
+
+/// `GET /v1/campaigns/{id}/messages?status=&per_page=&cursor=`: in id
+/// order; `cursor` is opaque (the last id of the page before).
+pub async fn messages(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let mut errors = Vec::new();
+    let mut status = None;
+    let mut after = 0i64;
+    let mut per_page = None;
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "status" => match Status::parse(v) {
+                Some(s) => status = Some(s),
+                None => errors.push(FieldError::new("status", "is not a message status")),
+            },
+            "cursor" => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => after = n,
+                _ => errors.push(FieldError::new("cursor", "is not a cursor from this list")),
+            },
+            "per_page" => per_page = Some(v.clone()),
+            other => errors.push(FieldError::new(other, "is not a parameter of this list")),
+        }
+    }
+    let per_page = turnout_search::params::per_page(per_page.as_deref())
+        .map_err(|e| errors.push(e))
+        .unwrap_or(25);
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let mut rows = api
+        .campaigns
+        .messages(c.id, status, after, per_page + 1)
+        .await?;
+    let more = rows.len() > per_page;
+    rows.truncate(per_page);
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            if let Some(s) = status {
+                q.append_pair("status", s.as_str());
+            }
+            q.append_pair("per_page", &per_page.to_string());
+            q.append_pair("cursor", &last.id.to_string());
+            Some(format!(
+                "{}/v1/campaigns/{}/messages?{}",
+                api.public_url,
+                c.id,
+                q.finish()
+            ))
+        }
+        _ => None,
+    };
+    let count = rows.len();
+    Ok(Json(json!({
+        "data": rows,
+        "count": count,
+        "next": next,
+        "previous": null,
+    })))
+}
