@@ -294,7 +294,12 @@ impl Launcher<'_> {
                 Err(e) => {
                     plan.addresses.remove(&address);
                     out.push(Planned {
-                        message: base(Status::Failed, address, Some("template"), Some(e.0)),
+                        message: base(
+                            Status::Failed,
+                            address,
+                            Some("template"),
+                            Some(e.to_string()),
+                        ),
                         rendered: None,
                     });
                     continue;

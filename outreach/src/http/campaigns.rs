@@ -200,9 +200,12 @@ async fn test(
         },
         None => Default::default(),
     };
-    let rendered = template
-        .render(&Value::Object(vars))
-        .map_err(|e| Problem::validation(vec![FieldError::new("template", e.0)]))?;
+    let rendered = template.render(&Value::Object(vars)).map_err(|e| {
+        Problem::validation(vec![FieldError::new(
+            format!("template.{}", e.part),
+            e.error.0,
+        )])
+    })?;
     let payload = serde_json::to_string(&rendered).map_err(|e| Problem::internal(&e))?;
     let blocked = api.optouts.check_many(channel, &addresses).await?;
     let now = api.now_ms();

@@ -182,9 +182,12 @@ pub async fn create(
     }
     let mut context = to.vars;
     context.extend(vars);
-    let rendered = compiled
-        .render(&Value::Object(context))
-        .map_err(|e| Problem::validation(vec![FieldError::new("template", e.0)]))?;
+    let rendered = compiled.render(&Value::Object(context)).map_err(|e| {
+        Problem::validation(vec![FieldError::new(
+            format!("template.{}", e.part),
+            e.error.0,
+        )])
+    })?;
     // Transactional sends check the opt-out and suppression list now
     // (and the worker again before the send); an address on it is
     // recorded, not sent.

@@ -33,6 +33,14 @@ pub struct Rendered {
     pub html: Option<String>,
 }
 
+/// Which part of a message failed to render, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{part}: {error}")]
+pub struct RenderError {
+    pub part: &'static str,
+    pub error: TemplateError,
+}
+
 pub struct Compiled {
     body: Template,
     subject: Option<Template>,
@@ -118,10 +126,10 @@ impl Source {
 impl Compiled {
     /// Renders every part for one recipient; the first part that fails
     /// fails the message, with the part named.
-    pub fn render(&self, vars: &Value) -> Result<Rendered, TemplateError> {
-        let part = |t: &Template, name: &str| {
+    pub fn render(&self, vars: &Value) -> Result<Rendered, RenderError> {
+        let part = |t: &Template, name: &'static str| {
             t.render(vars)
-                .map_err(|e| TemplateError(format!("{name}: {}", e.0)))
+                .map_err(|error| RenderError { part: name, error })
         };
         Ok(Rendered {
             body: part(&self.body, "body")?,
