@@ -235,10 +235,16 @@ pub async fn echo_upstream(name: &str) -> Upstream {
 }
 
 /// An address where nothing listens (connections are refused).
+///
+/// The port stays bound (but not listening) for the rest of the process,
+/// so no other test can take it and turn "refused" into "answered".
 pub async fn refused_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    std::mem::forget(socket);
     format!("http://{addr}")
 }
 
