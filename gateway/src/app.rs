@@ -282,12 +282,33 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
         templates: turnout_outreach::templates::named::NamedTemplates::new(store.clone()),
         campaigns: turnout_outreach::campaigns::Campaigns::new(store.clone()),
+        inbound: turnout_outreach::webhooks::inbound::InboundLog::new(store.clone()),
         footer: config.outreach.footer.0.clone(),
         public_url: search_api.public_url.clone(),
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),
     });
     let worker = outreach_worker(&config, store.clone(), Arc::clone(&clock)).await?;
+    // Provider webhooks: no API key; each checks its provider's signature.
+    let webhooks =
+        turnout_outreach::webhooks::twilio::router(Arc::new(
+            turnout_outreach::webhooks::twilio::TwilioWebhooks {
+                auth_token: config
+                    .outreach
+                    .sms
+                    .twilio
+                    .as_ref()
+                    .map(|t| t.auth_token.clone()),
+                public_url: search_api.public_url.clone(),
+                queue: turnout_outreach::queue::Queue::new(store.clone()),
+                optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
+                inbound: turnout_outreach::webhooks::inbound::InboundLog::new(store.clone()),
+                help_text: config.outreach.help_text.clone().unwrap_or_else(|| {
+                    turnout_outreach::webhooks::twilio::DEFAULT_HELP.to_string()
+                }),
+                clock: Arc::clone(&clock),
+            },
+        ));
 
     let local = admin::router(AdminState {
         admin: admin.clone(),
@@ -297,6 +318,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         public_url: config.public_url.clone(),
         search: Arc::clone(&search_api),
     })
+    .merge(webhooks)
     .merge(crate::ops::router(
         store.clone(),
         Arc::clone(&search_api.engine),

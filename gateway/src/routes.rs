@@ -12,13 +12,14 @@ use crate::proxy::upstream::Upstream;
 
 /// The prefixes turnout serves itself (the search crate's router); config
 /// routes may not claim them or anything under them.
-pub const BUILT_IN: [(&str, BuiltIn); 6] = [
+pub const BUILT_IN: [(&str, BuiltIn); 7] = [
     ("/v1/people", BuiltIn::Search),
     ("/v1/events", BuiltIn::Search),
     ("/v1/attendances", BuiltIn::Search),
     ("/v1/messages", BuiltIn::Outreach),
     ("/v1/templates", BuiltIn::Outreach),
     ("/v1/campaigns", BuiltIn::Outreach),
+    ("/v1/inbound", BuiltIn::Outreach),
 ];
 
 /// A service turnout serves itself.
@@ -26,7 +27,8 @@ pub const BUILT_IN: [(&str, BuiltIn); 6] = [
 pub enum BuiltIn {
     /// People, events and attendances: the search crate's router.
     Search,
-    /// Messages, templates and campaigns: the outreach crate's router.
+    /// Messages, templates, campaigns and inbound replies: the outreach
+    /// crate's router.
     Outreach,
 }
 

@@ -43,6 +43,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0004_campaigns.sql"),
         postgres: include_str!("../migrations/0004_campaigns.sql"),
     },
+    Migration {
+        version: 5,
+        name: "inbound",
+        sqlite: include_str!("../migrations/0005_inbound.sql"),
+        postgres: include_str!("../migrations/0005_inbound.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -502,6 +508,37 @@ impl Queue {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// A provider's delivery report for a message it accepted: `sent`
+    /// becomes `delivered` or `failed`. Returns the message's id when the
+    /// report changed it (a repeated or late report changes nothing).
+    pub async fn settle(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        status: Status,
+        code: Option<&str>,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE outreach_messages SET status = $1, error_code = COALESCE($2, error_code), \
+             updated_at = $3 WHERE provider = $4 AND provider_message_id = $5 AND status = 'sent' \
+             RETURNING id",
+        )
+        .bind(status.as_str())
+        .bind(code)
+        .bind(now)
+        .bind(provider)
+        .bind(provider_message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            log_events(&mut tx, self.store.dialect(), &[(id, status)], now, code).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// A message as its sender may see it.

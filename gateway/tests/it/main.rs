@@ -14,3 +14,4 @@ mod rate_limits;
 mod search_api;
 mod store_suite;
 mod support;
+mod webhooks;

@@ -3,6 +3,7 @@
 //! what it may do ([`Sender`]).
 
 pub mod campaigns;
+pub mod inbound;
 pub mod messages;
 pub mod templates;
 
@@ -52,6 +53,7 @@ pub struct OutreachApi {
     pub optouts: OptOuts,
     pub templates: NamedTemplates,
     pub campaigns: Campaigns,
+    pub inbound: crate::webhooks::inbound::InboundLog,
     /// Appended to a person's first campaign SMS.
     pub footer: String,
     /// Where links in answers point, without a trailing slash.
@@ -81,6 +83,7 @@ pub fn router(api: Arc<OutreachApi>) -> Router {
                 .put(templates::replace)
                 .delete(templates::delete),
         )
+        .route("/v1/inbound", get(inbound::list))
         .route("/v1/campaigns", post(campaigns::create))
         .route("/v1/campaigns/{id}", get(campaigns::read))
         .route("/v1/campaigns/{id}/messages", get(campaigns::messages))

@@ -103,11 +103,13 @@ impl TwilioPeer {
         self.state.lock().expect("peer state").received.clone()
     }
 
-    /// Posts a status callback for `sid` to `url` (the `StatusCallback` our
-    /// client sent), signed as Twilio signs it. Returns the HTTP status.
+    /// Posts a status callback for `sid` to `post_to`, signed over
+    /// `signed_url` (the `StatusCallback` our client sent, which is our
+    /// public URL) as Twilio signs it. Returns the HTTP status.
     pub async fn post_status(
         &self,
-        url: &str,
+        post_to: &str,
+        signed_url: &str,
         sid: &str,
         status: &str,
         error_code: Option<u32>,
@@ -123,22 +125,32 @@ impl TwilioPeer {
         if let Some(code) = error_code {
             params.push(("ErrorCode".to_string(), code.to_string()));
         }
-        post_signed(url, &params, AUTH_TOKEN).await
+        post_signed(post_to, signed_url, &params, AUTH_TOKEN)
+            .await
+            .0
     }
 }
 
-/// Posts form `params` to `url` with Twilio's signature over `signed_url`
-/// (the URL as Twilio knows it). Returns the HTTP status.
-pub async fn post_signed(url: &str, params: &[(String, String)], auth_token: &str) -> u16 {
-    let signature = twilio_signature::sign(auth_token, url, params);
-    reqwest::Client::new()
-        .post(url)
+/// Posts form `params` to `post_to` with Twilio's signature over
+/// `signed_url` (the URL as Twilio knows it). Returns the HTTP status and
+/// body.
+pub async fn post_signed(
+    post_to: &str,
+    signed_url: &str,
+    params: &[(String, String)],
+    auth_token: &str,
+) -> (u16, String) {
+    let signature = twilio_signature::sign(auth_token, signed_url, params);
+    match reqwest::Client::new()
+        .post(post_to)
         .header("X-Twilio-Signature", signature)
         .form(params)
         .send()
         .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
 }
 
 async fn create(

@@ -1,3 +1,6 @@
-//! Provider webhooks: verifying that they come from the provider.
+//! Provider webhooks: each verifies that it comes from the provider before
+//! it changes anything.
 
+pub mod inbound;
+pub mod twilio;
 pub mod twilio_signature;
