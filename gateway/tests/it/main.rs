@@ -6,6 +6,7 @@ mod admin_api;
 mod bad_input;
 mod campaigns;
 mod cli;
+mod drill;
 mod key_sync;
 mod messages;
 mod paths;

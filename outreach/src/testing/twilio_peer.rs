@@ -58,6 +58,9 @@ impl Received {
 
 #[derive(Default)]
 struct PeerState {
+    /// How long an accepted message takes to be answered (the request is
+    /// recorded first, as Twilio has it from then on).
+    delay: Duration,
     script: VecDeque<Reply>,
     received: Vec<Received>,
     next_sid: u64,
@@ -97,6 +100,10 @@ impl TwilioPeer {
             .expect("peer state")
             .script
             .extend(replies);
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.lock().expect("peer state").delay = delay;
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -170,7 +177,7 @@ async fn create(
         return error(401, 20003, None);
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let (reply, sid) = {
+    let (reply, sid, delay) = {
         let mut s = state.lock().expect("peer state");
         let reply = s.script.pop_front().unwrap_or(Reply::Accept);
         let sid = match reply {
@@ -184,10 +191,11 @@ async fn create(
             form: form.clone(),
             sid: sid.clone(),
         });
-        (reply, sid)
+        (reply, sid, s.delay)
     };
     match reply {
         Reply::Accept => {
+            tokio::time::sleep(delay).await;
             let value = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             (
                 StatusCode::CREATED,
