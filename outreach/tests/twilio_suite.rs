@@ -334,10 +334,11 @@ async fn a_crash_after_acceptance_ends_unknown_but_a_refused_connection_is_retri
     assert_eq!(r.status(id).await, Status::Unknown);
     assert_eq!(r.peer.received().len(), 1, "never resent");
 
-    // Nothing listens on this port: the connection is refused.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Bound but not listening: the connection is refused, and the port
+    // stays ours, so no parallel test can take it.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = closed.local_addr().unwrap().port();
-    drop(closed);
     let mut cut = r.worker.clone();
     cut.sms = Arc::new(
         TwilioProvider::new(config(
