@@ -283,6 +283,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         templates: turnout_outreach::templates::named::NamedTemplates::new(store.clone()),
         campaigns: turnout_outreach::campaigns::Campaigns::new(store.clone()),
         inbound: turnout_outreach::webhooks::inbound::InboundLog::new(store.clone()),
+        unsubscribe: turnout_outreach::unsubscribe::tokens::Tokens::new(store.clone()),
         footer: config.outreach.footer.0.clone(),
         public_url: search_api.public_url.clone(),
         clock: Arc::clone(&clock),
@@ -319,6 +320,13 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         search: Arc::clone(&search_api),
     })
     .merge(webhooks)
+    .merge(turnout_outreach::unsubscribe::pages::router(Arc::new(
+        turnout_outreach::unsubscribe::pages::Unsubscribe {
+            tokens: turnout_outreach::unsubscribe::tokens::Tokens::new(store.clone()),
+            optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
+            clock: Arc::clone(&clock),
+        },
+    )))
     .merge(crate::ops::router(
         store.clone(),
         Arc::clone(&search_api.engine),

@@ -49,6 +49,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0005_inbound.sql"),
         postgres: include_str!("../migrations/0005_inbound.sql"),
     },
+    Migration {
+        version: 6,
+        name: "unsubscribe",
+        sqlite: include_str!("../migrations/0006_unsubscribe.sql"),
+        postgres: include_str!("../migrations/0006_unsubscribe.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -423,7 +423,98 @@ async fn a_search_audience_and_who_may_run_campaigns(backend: Backend) {
     app.stop().await;
 }
 
+impl Rig {
+    fn emails(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("outbox").join("email.ndjson"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    async fn email_campaign(&self, people: &[i64]) -> Value {
+        let c: Value = self
+            .post("/v1/campaigns", json!({"name": "Saturday", "channel": "email",
+                "template": {"subject": "Canvass Saturday",
+                             "body": "Hi {{ given_name }}. Unsubscribe: {{ unsubscribe_url }}"},
+                "audience": {"person_ids": people}}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = c["id"].as_i64().unwrap();
+        self.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await;
+        self.completed(id).await
+    }
+}
+
+/// RFC 8058: each bulk email has its own link in `List-Unsubscribe` with
+/// `List-Unsubscribe-Post`; GET only shows a page with the address
+/// masked; POST unsubscribes, and the next campaign skips the address.
+async fn bulk_email_carries_one_click_unsubscribe(backend: Backend) {
+    let r = rig(backend, "2026-12-01T17:00:00Z").await;
+    let ana = r
+        .person(json!({"given_name": "Ana", "email_addresses": [{"address": "ana.garcia@example.org", "primary": true}]}))
+        .await;
+    let ben = r
+        .person(json!({"given_name": "Ben", "email_addresses": [{"address": "ben@example.org"}]}))
+        .await;
+    let first = r.email_campaign(&[ana, ben]).await;
+    assert_eq!(first["stats"]["sent"], 2, "{first}");
+    let emails = r.emails();
+    let link_of = |to: &str| -> String {
+        let e = emails.iter().find(|e| e["to"] == to).unwrap();
+        let headers: Vec<(String, String)> = serde_json::from_value(e["headers"].clone()).unwrap();
+        let lu = headers.iter().find(|(k, _)| k == "List-Unsubscribe").unwrap();
+        assert!(
+            headers.contains(&("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into())),
+            "{headers:?}"
+        );
+        let url = lu.1.trim_start_matches('<').trim_end_matches('>').to_string();
+        assert!(e["body"].as_str().unwrap().ends_with(&url), "the body's link is the header's");
+        url
+    };
+    let (ana_link, ben_link) = (link_of("ana.garcia@example.org"), link_of("ben@example.org"));
+    assert_ne!(ana_link, ben_link, "one token per recipient");
+    let token = ana_link.rsplit('/').next().unwrap();
+    assert!(token.len() >= 22 && token.chars().all(|c| c.is_ascii_alphanumeric()), "{token}");
+
+    // GET shows the masked address and changes nothing.
+    let page = r.app.http.get(&ana_link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("a*********@example.org"), "{html}");
+    assert!(!html.contains("ana.garcia"), "the address is masked");
+    let second = r.email_campaign(&[ana]).await;
+    assert_eq!(second["stats"]["sent"], 1, "a GET unsubscribes nobody");
+
+    // The mail client's one-click POST.
+    let done = r
+        .app
+        .http
+        .post(&ana_link)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let third = r.email_campaign(&[ana, ben]).await;
+    assert_eq!(third["stats"]["opted_out"], 1, "{third}");
+    assert_eq!(third["stats"]["sent"], 1, "{third}");
+    let unknown = r
+        .app
+        .http
+        .post(r.app.url("/unsubscribe/NotATokenOfOurs0000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let mut app = r.app;
+    app.stop().await;
+}
+
 turnout_core::on_both_stores!(
+    bulk_email_carries_one_click_unsubscribe,
     consent_one_per_address_footer_and_the_recipients_own_window,
     pause_resume_and_cancel,
     a_search_audience_and_who_may_run_campaigns,

@@ -9,7 +9,7 @@
 //! others are `suppressed` with `duplicate_address`). The worker checks the
 //! list again right before each send.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 use turnout_core::store::StoreError;
@@ -23,6 +23,7 @@ use crate::consent::window::Held;
 use crate::queue::{Channel, NewMessage, Queue, Status};
 use crate::recipients;
 use crate::templates::Compiled;
+use crate::unsubscribe::tokens::Tokens;
 
 /// People read per page of the audience.
 pub const PAGE: usize = 1000;
@@ -45,6 +46,10 @@ pub struct Launcher<'a> {
     pub engine: &'a dyn Engine,
     /// Appended to a person's first campaign SMS.
     pub footer: &'a str,
+    /// Mints each bulk email's unsubscribe token.
+    pub tokens: &'a Tokens,
+    /// Where unsubscribe links point, without a trailing slash.
+    pub public_url: &'a str,
 }
 
 /// One person's outcome.
@@ -90,6 +95,8 @@ struct Plan<'a> {
     addresses: HashSet<String>,
     /// People already planned (a resumed launch, or an id listed twice).
     people: HashSet<i64>,
+    /// A launch (false: a preview, which writes nothing).
+    write: bool,
 }
 
 impl Launcher<'_> {
@@ -108,6 +115,7 @@ impl Launcher<'_> {
             now,
             addresses,
             people,
+            write: true,
         };
         let mut tally = Tally::default();
         let mut pages = Pages::new(&campaign.spec)?;
@@ -135,6 +143,7 @@ impl Launcher<'_> {
             now,
             addresses: HashSet::new(),
             people: HashSet::new(),
+            write: false,
         };
         let mut tally = Tally::default();
         let mut shown = Vec::new();
@@ -228,6 +237,27 @@ impl Launcher<'_> {
         } else {
             HashSet::new()
         };
+        // Each bulk email's own unsubscribe link (a preview shows where it
+        // would go, and mints nothing).
+        let links: HashMap<String, String> = if channel == Channel::Email {
+            let wanted: Vec<String> = known
+                .iter()
+                .filter(|a| !blocked.contains_key(*a))
+                .cloned()
+                .collect();
+            let tokens = if plan.write {
+                self.tokens.mint(&wanted, plan.now).await?
+            } else {
+                vec!["PREVIEW".to_string(); wanted.len()]
+            };
+            wanted
+                .into_iter()
+                .zip(tokens)
+                .map(|(a, t)| (a, format!("{}/unsubscribe/{t}", self.public_url)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let window = spec.window();
         let start = plan.now.max(plan.campaign.send_at.unwrap_or(i64::MIN));
         let start_utc = chrono::DateTime::from_timestamp_millis(start).unwrap_or_default();
@@ -288,8 +318,12 @@ impl Launcher<'_> {
                 });
                 continue;
             }
-            let vars = Value::Object(recipients::vars(person));
-            let mut rendered = match plan.template.render(&vars) {
+            let link = links.get(&address);
+            let mut vars = recipients::vars(person);
+            if let Some(url) = link {
+                vars.insert("unsubscribe_url".into(), Value::String(url.clone()));
+            }
+            let mut rendered = match plan.template.render(&Value::Object(vars)) {
                 Ok(r) => r,
                 Err(e) => {
                     plan.addresses.remove(&address);
@@ -321,6 +355,12 @@ impl Launcher<'_> {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             };
+            if let Some(url) = link {
+                payload.insert(
+                    "headers".into(),
+                    serde_json::to_value(crate::unsubscribe::headers(url)).unwrap_or(Value::Null),
+                );
+            }
             payload.insert(
                 "window".into(),
                 serde_json::to_value(Held::new(&window, &zones)).unwrap_or(Value::Null),

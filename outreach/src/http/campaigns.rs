@@ -77,6 +77,8 @@ fn launcher(api: &OutreachApi) -> Launcher<'_> {
         records: &api.records,
         engine: &*api.engine,
         footer: &api.footer,
+        tokens: &api.unsubscribe,
+        public_url: &api.public_url,
     }
 }
 

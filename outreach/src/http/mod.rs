@@ -54,6 +54,7 @@ pub struct OutreachApi {
     pub templates: NamedTemplates,
     pub campaigns: Campaigns,
     pub inbound: crate::webhooks::inbound::InboundLog,
+    pub unsubscribe: crate::unsubscribe::tokens::Tokens,
     /// Appended to a person's first campaign SMS.
     pub footer: String,
     /// Where links in answers point, without a trailing slash.

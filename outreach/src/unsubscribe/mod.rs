@@ -3,6 +3,21 @@
 //! shows masks the address, since a forwarded email must not reveal whose
 //! address it was sent to.
 
+pub mod pages;
+pub mod tokens;
+
+/// The headers RFC 8058 asks of a bulk email whose unsubscribe link is
+/// `url`: mail clients show an "Unsubscribe" button that POSTs to it.
+pub fn headers(url: &str) -> Vec<(String, String)> {
+    vec![
+        ("List-Unsubscribe".to_string(), format!("<{url}>")),
+        (
+            "List-Unsubscribe-Post".to_string(),
+            "List-Unsubscribe=One-Click".to_string(),
+        ),
+    ]
+}
+
 /// 22 base62 characters: 130 bits of randomness (the issue asks for at
 /// least 128).
 pub fn new_token() -> String {
