@@ -87,7 +87,40 @@ pub async fn outreach_worker(
                     .context("building the Twilio client")?,
             )
         }
-        _ => outbox.clone(),
+        SmsProviderKind::Sns => {
+            let sns = o.sms.sns.as_ref().context("outreach.sms.sns is missing")?;
+            Arc::new(
+                turnout_outreach::providers::sns::SnsProvider::new(
+                    &sns.aws(),
+                    sns.origination_number.clone(),
+                    Duration::from_millis(sns.timeout_ms),
+                )
+                .await,
+            )
+        }
+        SmsProviderKind::Log => outbox.clone(),
+    };
+    let email: Arc<dyn Provider> = match o.email.provider {
+        turnout_outreach::config::EmailProviderKind::Ses => {
+            let ses = o
+                .email
+                .ses
+                .as_ref()
+                .context("outreach.email.ses is missing")?;
+            Arc::new(
+                turnout_outreach::providers::ses::SesProvider::new(
+                    &ses.aws(),
+                    o.email
+                        .from
+                        .clone()
+                        .context("outreach.email.from is missing")?,
+                    ses.configuration_set.clone(),
+                    Duration::from_millis(ses.timeout_ms),
+                )
+                .await,
+            )
+        }
+        turnout_outreach::config::EmailProviderKind::Log => outbox,
     };
     let mut throttles = Vec::new();
     for (channel, rate) in [
@@ -114,7 +147,7 @@ pub async fn outreach_worker(
     Ok(turnout_outreach::worker::Worker {
         queue: turnout_outreach::queue::Queue::new(store.clone()),
         sms,
-        email: outbox,
+        email,
         clock,
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
         throttles,

@@ -55,8 +55,7 @@ pub struct SmsConfig {
     /// no limit of ours (the provider's own 429s still slow us down).
     pub max_per_second: Option<f64>,
     pub twilio: Option<TwilioSection>,
-    /// Read so the file stays valid; refused when selected (not built yet).
-    pub sns: Option<serde::de::IgnoredAny>,
+    pub sns: Option<SnsSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -66,8 +65,67 @@ pub struct EmailConfig {
     /// The `From` header of every email.
     pub from: Option<String>,
     pub max_per_second: Option<f64>,
-    /// Read so the file stays valid; refused when selected (not built yet).
-    pub ses: Option<serde::de::IgnoredAny>,
+    pub ses: Option<SesSection>,
+}
+
+/// Where an AWS service is and who we are to it. Without keys the SDK's
+/// default chain applies (environment, profile, container or instance
+/// role), which is what a deployment on AWS should use.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AwsSection {
+    pub region: String,
+    /// Only for an emulator (or a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsSection {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// `AWS.MM.SMS.OriginationNumber`: the number texts come from.
+    pub origination_number: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SesSection {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Carries bounce and complaint events to SNS and `/webhooks/ses`.
+    pub configuration_set: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl SnsSection {
+    pub fn aws(&self) -> AwsSection {
+        AwsSection {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+        }
+    }
+}
+
+impl SesSection {
+    pub fn aws(&self) -> AwsSection {
+        AwsSection {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,15 +199,24 @@ impl OutreachConfig {
                 }
             }
             SmsProviderKind::Sns => {
-                return err(
-                    "outreach.sms.provider = \"sns\" is not available in this version; use \"log\" or \"twilio\"",
-                );
+                if self.sms.sns.is_none() {
+                    return err(
+                        "outreach.sms.provider = \"sns\" needs [outreach.sms.sns] with region",
+                    );
+                }
             }
         }
         if self.email.provider == EmailProviderKind::Ses {
-            return err(
-                "outreach.email.provider = \"ses\" is not available in this version; use \"log\"",
-            );
+            if self.email.ses.is_none() {
+                return err(
+                    "outreach.email.provider = \"ses\" needs [outreach.email.ses] with region",
+                );
+            }
+            if self.email.from.as_deref().is_none_or(|f| !f.contains('@')) {
+                return err(
+                    "outreach.email.provider = \"ses\" needs outreach.email.from, e.g. \"Campaign <team@example.org>\"",
+                );
+            }
         }
         for (name, rate) in [
             ("sms", self.sms.max_per_second),

@@ -220,6 +220,7 @@ impl Worker {
                     id: m.id,
                     to: m.recipient.clone(),
                     body: p.body,
+                    bulk: m.campaign_id.is_some(),
                 },
                 Channel::Email => Outgoing::Email {
                     id: m.id,

@@ -35,6 +35,7 @@ fn sms(to: &str) -> Outgoing {
         id: 1,
         to: to.into(),
         body: "Canvass Saturday at 10? Reply STOP to opt out".into(),
+        bulk: false,
     }
 }
 

@@ -434,16 +434,20 @@ impl Rig {
 
     async fn email_campaign(&self, people: &[i64]) -> Value {
         let c: Value = self
-            .post("/v1/campaigns", json!({"name": "Saturday", "channel": "email",
+            .post(
+                "/v1/campaigns",
+                json!({"name": "Saturday", "channel": "email",
                 "template": {"subject": "Canvass Saturday",
                              "body": "Hi {{ given_name }}. Unsubscribe: {{ unsubscribe_url }}"},
-                "audience": {"person_ids": people}}))
+                "audience": {"person_ids": people}}),
+            )
             .await
             .json()
             .await
             .unwrap();
         let id = c["id"].as_i64().unwrap();
-        self.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await;
+        self.post(&format!("/v1/campaigns/{id}/launch"), json!({}))
+            .await;
         self.completed(id).await
     }
 }
@@ -465,19 +469,37 @@ async fn bulk_email_carries_one_click_unsubscribe(backend: Backend) {
     let link_of = |to: &str| -> String {
         let e = emails.iter().find(|e| e["to"] == to).unwrap();
         let headers: Vec<(String, String)> = serde_json::from_value(e["headers"].clone()).unwrap();
-        let lu = headers.iter().find(|(k, _)| k == "List-Unsubscribe").unwrap();
+        let lu = headers
+            .iter()
+            .find(|(k, _)| k == "List-Unsubscribe")
+            .unwrap();
         assert!(
-            headers.contains(&("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into())),
+            headers.contains(&(
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into()
+            )),
             "{headers:?}"
         );
-        let url = lu.1.trim_start_matches('<').trim_end_matches('>').to_string();
-        assert!(e["body"].as_str().unwrap().ends_with(&url), "the body's link is the header's");
+        let url =
+            lu.1.trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
+        assert!(
+            e["body"].as_str().unwrap().ends_with(&url),
+            "the body's link is the header's"
+        );
         url
     };
-    let (ana_link, ben_link) = (link_of("ana.garcia@example.org"), link_of("ben@example.org"));
+    let (ana_link, ben_link) = (
+        link_of("ana.garcia@example.org"),
+        link_of("ben@example.org"),
+    );
     assert_ne!(ana_link, ben_link, "one token per recipient");
     let token = ana_link.rsplit('/').next().unwrap();
-    assert!(token.len() >= 22 && token.chars().all(|c| c.is_ascii_alphanumeric()), "{token}");
+    assert!(
+        token.len() >= 22 && token.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{token}"
+    );
 
     // GET shows the masked address and changes nothing.
     let page = r.app.http.get(&ana_link).send().await.unwrap();

@@ -3,6 +3,7 @@
 //! client or an operator would. One test binary, so the suite links once.
 
 mod admin_api;
+mod aws;
 mod bad_input;
 mod campaigns;
 mod cli;

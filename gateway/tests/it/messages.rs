@@ -202,7 +202,13 @@ async fn an_unusable_provider_config_is_refused_at_start() {
         .map_err(|e| e.to_string())
     };
     let sns = load(&[("TURNOUT_OUTREACH__SMS__PROVIDER", "sns")]).unwrap_err();
-    assert!(sns.contains("not available"), "{sns}");
+    assert!(sns.contains("[outreach.sms.sns]"), "{sns}");
+    let ses = load(&[
+        ("TURNOUT_OUTREACH__EMAIL__PROVIDER", "ses"),
+        ("TURNOUT_OUTREACH__EMAIL__SES__REGION", "us-east-1"),
+    ])
+    .unwrap_err();
+    assert!(ses.contains("outreach.email.from"), "{ses}");
     let bare = load(&[("TURNOUT_OUTREACH__SMS__PROVIDER", "twilio")]).unwrap_err();
     assert!(bare.contains("[outreach.sms.twilio]"), "{bare}");
     let both = load(&[

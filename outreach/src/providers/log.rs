@@ -46,7 +46,7 @@ impl Provider for LogProvider {
     fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
         Box::pin(async move {
             let (file, line) = match message {
-                Outgoing::Sms { id, to, body } => (
+                Outgoing::Sms { id, to, body, .. } => (
                     "sms.ndjson",
                     json!({"id": id.to_string(), "to": to, "body": body}),
                 ),

@@ -2,7 +2,11 @@
 //! provider adapter maps its own errors into, so the queue's retry and
 //! failover rules are written once.
 
+pub mod aws;
 pub mod log;
+pub mod mime;
+pub mod ses;
+pub mod sns;
 pub mod twilio;
 
 use std::future::Future;
@@ -18,6 +22,8 @@ pub enum Outgoing {
         id: i64,
         to: String,
         body: String,
+        /// A campaign message (SNS marks it Promotional).
+        bulk: bool,
     },
     Email {
         id: i64,
