@@ -353,6 +353,24 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         search: Arc::clone(&search_api),
     })
     .merge(webhooks)
+    .merge(turnout_outreach::webhooks::ses::router(Arc::new(
+        turnout_outreach::webhooks::ses::SesWebhooks {
+            verifier: turnout_outreach::webhooks::sns_signature::Verifier::new(Arc::new(
+                turnout_outreach::webhooks::sns_signature::HttpsFetcher::new()
+                    .context("building the SNS certificate fetcher")?,
+            )),
+            topic_arns: config
+                .outreach
+                .email
+                .ses
+                .as_ref()
+                .map(|s| s.topic_arns.clone())
+                .unwrap_or_default(),
+            queue: turnout_outreach::queue::Queue::new(store.clone()),
+            optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
+            clock: Arc::clone(&clock),
+        },
+    )))
     .merge(turnout_outreach::unsubscribe::pages::router(Arc::new(
         turnout_outreach::unsubscribe::pages::Unsubscribe {
             tokens: turnout_outreach::unsubscribe::tokens::Tokens::new(store.clone()),

@@ -102,6 +102,10 @@ pub struct SesSection {
     pub secret_access_key: Option<String>,
     /// Carries bounce and complaint events to SNS and `/webhooks/ses`.
     pub configuration_set: Option<String>,
+    /// SNS topics whose messages `/webhooks/ses` accepts (the topics the
+    /// configuration set's event destination publishes to).
+    #[serde(default)]
+    pub topic_arns: Vec<String>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }

@@ -55,6 +55,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0006_unsubscribe.sql"),
         postgres: include_str!("../migrations/0006_unsubscribe.sql"),
     },
+    Migration {
+        version: 7,
+        name: "webhook_events",
+        sqlite: include_str!("../migrations/0007_webhook_events.sql"),
+        postgres: include_str!("../migrations/0007_webhook_events.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -516,30 +522,36 @@ impl Queue {
         Ok(out)
     }
 
-    /// A provider's delivery report for a message it accepted: `sent`
-    /// becomes `delivered` or `failed`. Returns the message's id when the
-    /// report changed it (a repeated or late report changes nothing).
+    /// A provider's delivery report for a message it accepted (`sent`
+    /// becomes `delivered`, `failed`, `bounced`; a complaint can follow a
+    /// delivery), applied only while the message is in one of `from`.
+    /// Returns the message's id when the report changed it (a repeated or
+    /// late report changes nothing).
     pub async fn settle(
         &self,
         provider: &str,
         provider_message_id: &str,
         status: Status,
         code: Option<&str>,
+        from: &[Status],
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.store.pool().begin().await?;
-        let id: Option<i64> = sqlx::query_scalar(
+        let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
             "UPDATE outreach_messages SET status = $1, error_code = COALESCE($2, error_code), \
-             updated_at = $3 WHERE provider = $4 AND provider_message_id = $5 AND status = 'sent' \
+             updated_at = $3 WHERE provider = $4 AND provider_message_id = $5 AND status IN ({}) \
              RETURNING id",
-        )
-        .bind(status.as_str())
-        .bind(code)
-        .bind(now)
-        .bind(provider)
-        .bind(provider_message_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+            from.join(", ")
+        );
+        let mut tx = self.store.pool().begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .bind(code)
+            .bind(now)
+            .bind(provider)
+            .bind(provider_message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(id) = id {
             log_events(&mut tx, self.store.dialect(), &[(id, status)], now, code).await?;
         }

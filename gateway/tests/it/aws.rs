@@ -45,6 +45,7 @@ async fn serve_sends_through_sns_and_ses() {
         access_key_id: Some("testing".into()),
         secret_access_key: Some("testing".into()),
         configuration_set: None,
+        topic_arns: Vec::new(),
         timeout_ms: 10_000,
     });
     let ses = c.outreach.email.ses.clone().unwrap();

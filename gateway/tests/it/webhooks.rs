@@ -223,6 +223,26 @@ async fn keywords_opt_out_and_in_with_exactly_one_reply(backend: Backend) {
     r.app.stop().await;
 }
 
+/// `/webhooks/ses` is mounted without an API key and refuses what it
+/// cannot verify (its signature checks are in the outreach crate's
+/// `ses_webhook_suite`, with the tests' own key pair).
+#[tokio::test]
+async fn the_ses_webhook_refuses_unsigned_posts() {
+    let mut r = rig(Backend::Sqlite).await;
+    let resp = r
+        .app
+        .http
+        .post(r.app.url("/webhooks/ses"))
+        .header("content-type", "text/plain")
+        .body(r#"{"Type": "Notification", "Message": "{}"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    r.app.stop().await;
+}
+
 turnout_core::on_both_stores!(
     delivery_reports_settle_messages_and_forgeries_change_nothing,
     keywords_opt_out_and_in_with_exactly_one_reply,

@@ -2,5 +2,7 @@
 //! it changes anything.
 
 pub mod inbound;
+pub mod ses;
+pub mod sns_signature;
 pub mod twilio;
 pub mod twilio_signature;

@@ -24,7 +24,7 @@ use super::twilio_signature;
 use crate::consent::optouts::{OptOuts, Reason};
 use crate::keywords::{self, Keyword};
 use crate::providers::twilio::status::MessageStatus;
-use crate::queue::{Channel, Queue};
+use crate::queue::{Channel, Queue, Status};
 
 pub const DEFAULT_HELP: &str =
     "Campaign messages. Reply STOP to opt out, START to opt back in. Msg & data rates may apply.";
@@ -105,7 +105,10 @@ async fn status(
     let code = param(&params, "ErrorCode");
     if let Some(settled) = reported.settles_as() {
         let now = api.now_ms();
-        let changed = api.queue.settle("twilio", sid, settled, code, now).await?;
+        let changed = api
+            .queue
+            .settle("twilio", sid, settled, code, &[Status::Sent], now)
+            .await?;
         // The carrier says the recipient opted out: remember it.
         if let (Some(id), Some("21610")) = (changed, code)
             && let Some(m) = api.queue.get(id).await?
