@@ -70,58 +70,11 @@ pub async fn outreach_worker(
     store: Store,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<turnout_outreach::worker::Worker> {
-    use turnout_outreach::config::SmsProviderKind;
-    use turnout_outreach::providers::Provider;
     let o = &config.outreach;
-    let outbox = Arc::new(turnout_outreach::providers::log::LogProvider::new(
-        &config.data_dir,
-    ));
-    let sms: Arc<dyn Provider> = match o.sms.provider {
-        SmsProviderKind::Twilio => {
-            let callback = public_base(config).map(|b| format!("{b}/webhooks/twilio/status"));
-            let twilio = o
-                .twilio(callback)
-                .context("outreach.sms.twilio is incomplete")?;
-            Arc::new(
-                turnout_outreach::providers::twilio::TwilioProvider::new(twilio)
-                    .context("building the Twilio client")?,
-            )
-        }
-        SmsProviderKind::Sns => {
-            let sns = o.sms.sns.as_ref().context("outreach.sms.sns is missing")?;
-            Arc::new(
-                turnout_outreach::providers::sns::SnsProvider::new(
-                    &sns.aws(),
-                    sns.origination_number.clone(),
-                    Duration::from_millis(sns.timeout_ms),
-                )
-                .await,
-            )
-        }
-        SmsProviderKind::Log => outbox.clone(),
-    };
-    let email: Arc<dyn Provider> = match o.email.provider {
-        turnout_outreach::config::EmailProviderKind::Ses => {
-            let ses = o
-                .email
-                .ses
-                .as_ref()
-                .context("outreach.email.ses is missing")?;
-            Arc::new(
-                turnout_outreach::providers::ses::SesProvider::new(
-                    &ses.aws(),
-                    o.email
-                        .from
-                        .clone()
-                        .context("outreach.email.from is missing")?,
-                    ses.configuration_set.clone(),
-                    Duration::from_millis(ses.timeout_ms),
-                )
-                .await,
-            )
-        }
-        turnout_outreach::config::EmailProviderKind::Log => outbox,
-    };
+    let callback = public_base(config).map(|b| format!("{b}/webhooks/twilio/status"));
+    let providers = turnout_outreach::providers::build::build(o, &config.data_dir, callback)
+        .await
+        .context("building the outreach providers")?;
     let mut throttles = Vec::new();
     for (channel, rate) in [
         (turnout_outreach::queue::Channel::Sms, o.sms.max_per_second),
@@ -146,8 +99,13 @@ pub async fn outreach_worker(
     }
     Ok(turnout_outreach::worker::Worker {
         queue: turnout_outreach::queue::Queue::new(store.clone()),
-        sms,
-        email,
+        sms: providers.sms,
+        email: providers.email,
+        sms_failover: providers.sms_failover,
+        breakers: Arc::new(turnout_outreach::breaker::Breakers::new(
+            o.worker.breaker_failures,
+            Duration::from_secs(o.worker.breaker_open_secs),
+        )),
         clock,
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
         throttles,

@@ -54,6 +54,9 @@ pub struct SmsConfig {
     /// Messages per second across every worker of every process; absent:
     /// no limit of ours (the provider's own 429s still slow us down).
     pub max_per_second: Option<f64>,
+    /// Where a text goes when `provider` definitely did not take it
+    /// (throttled, down, its circuit open); never after no answer.
+    pub failover: Option<SmsProviderKind>,
     pub twilio: Option<TwilioSection>,
     pub sns: Option<SnsSection>,
 }
@@ -165,6 +168,10 @@ pub struct WorkerConfig {
     /// after this long.
     pub lease_secs: u64,
     pub max_attempts: i64,
+    /// Failures in a row (5xx, throttling, timeouts) that open a
+    /// provider's circuit, and how long it then rests.
+    pub breaker_failures: u32,
+    pub breaker_open_secs: u64,
 }
 
 impl Default for WorkerConfig {
@@ -173,6 +180,8 @@ impl Default for WorkerConfig {
             batch: 64,
             lease_secs: 60,
             max_attempts: 8,
+            breaker_failures: 5,
+            breaker_open_secs: 30,
         }
     }
 }
@@ -209,6 +218,25 @@ impl OutreachConfig {
                     );
                 }
             }
+        }
+        match (self.sms.failover, self.sms.provider) {
+            (Some(f), p) if f == p => {
+                return err(
+                    "outreach.sms.failover must name another provider than outreach.sms.provider",
+                );
+            }
+            (Some(SmsProviderKind::Log), _) => {
+                return err(
+                    "outreach.sms.failover = \"log\" would count undelivered texts as sent",
+                );
+            }
+            (Some(SmsProviderKind::Twilio), _) if self.sms.twilio.is_none() => {
+                return err("outreach.sms.failover = \"twilio\" needs [outreach.sms.twilio]");
+            }
+            (Some(SmsProviderKind::Sns), _) if self.sms.sns.is_none() => {
+                return err("outreach.sms.failover = \"sns\" needs [outreach.sms.sns]");
+            }
+            _ => {}
         }
         if self.email.provider == EmailProviderKind::Ses {
             if self.email.ses.is_none() {

@@ -5,6 +5,7 @@
 //! (`webhooks::twilio_signature`), templates, unsubscribe tokens, and what
 //! a provider's answer means for a message (`providers`).
 
+pub mod breaker;
 pub mod campaigns;
 pub mod config;
 pub mod consent;

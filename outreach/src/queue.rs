@@ -191,6 +191,11 @@ pub enum Outcome {
     Defer {
         until: i64,
     },
+    /// Not tried: wait until `until` (a circuit is open); not an attempt.
+    Postpone {
+        until: i64,
+        code: String,
+    },
     Failed {
         code: String,
         reason: String,
@@ -421,6 +426,15 @@ impl Queue {
             Outcome::Defer { until } => {
                 (Status::Deferred, Some(*until), None, None, None, None, true)
             }
+            Outcome::Postpone { until, code } => (
+                Status::Queued,
+                Some(*until),
+                None,
+                None,
+                Some(code.as_str()),
+                None,
+                true,
+            ),
             Outcome::Failed { code, reason } => (
                 Status::Failed,
                 None,

@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use turnout_core::Clock;
 use turnout_core::store::StoreError;
 
+use crate::breaker::{Breakers, Permit};
 use crate::consent::optouts::{OptOuts, Reason};
 use crate::consent::window::Held;
 use crate::providers::{Failure, Outgoing, Provider};
@@ -99,6 +100,11 @@ pub struct Worker {
     /// Per-channel limits (shared with the process's other workers); a
     /// channel without one is unlimited.
     pub throttles: Vec<(Channel, Arc<Throttle>)>,
+    /// SMS only: where a message goes when the SMS provider definitely
+    /// did not take it (throttled, down, circuit open).
+    pub sms_failover: Option<Arc<dyn Provider>>,
+    /// Circuit breakers, shared by the process's workers.
+    pub breakers: Arc<Breakers>,
     /// Unique per worker (process id and a random part, say): leases are
     /// held in its name.
     pub owner: String,
@@ -259,46 +265,128 @@ impl Worker {
                 .await?;
             return Ok(());
         }
-        if !self
-            .queue
-            .hand_over(m.id, &self.owner, millis(&*self.clock))
-            .await?
+        // Who may send it: the channel's provider, then (SMS) the
+        // failover provider; one whose circuit is open is passed over.
+        let mut route: Vec<&Arc<dyn Provider>> = vec![match m.channel {
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+        }];
+        if m.channel == Channel::Sms
+            && let Some(f) = &self.sms_failover
         {
+            route.push(f);
+        }
+        let now = millis(&*self.clock);
+        let waits: Vec<Option<Duration>> = route
+            .iter()
+            .map(|p| match self.breakers.permit(p.name(), now) {
+                Permit::Go => None,
+                Permit::Wait(d) => Some(d),
+            })
+            .collect();
+        if waits.iter().all(Option::is_some) {
+            // Every way out is resting: wait, without spending an attempt.
+            let wait = waits.iter().flatten().min().copied().unwrap_or_default();
+            let postpone = Outcome::Postpone {
+                until: now + wait.as_millis() as i64,
+                code: "circuit_open".into(),
+            };
+            self.queue.finish(m.id, &self.owner, &postpone, now).await?;
+            return Ok(());
+        }
+        if !self.queue.hand_over(m.id, &self.owner, now).await? {
             // The lease ran out before the call: the reaper has it.
             return Ok(());
         }
-        let provider = match m.channel {
-            Channel::Sms => &self.sms,
-            Channel::Email => &self.email,
-        };
-        let answer =
-            tokio::time::timeout(self.settings.send_timeout, provider.send(&outgoing)).await;
-        let outcome = match answer {
-            Err(_) => Outcome::Unknown {
-                reason: format!(
-                    "{} did not answer within {:?}",
-                    provider.name(),
-                    self.settings.send_timeout
-                ),
-            },
-            Ok(Ok(accepted)) => Outcome::Sent {
-                provider: provider.name().to_string(),
-                provider_message_id: accepted.provider_message_id,
-            },
-            Ok(Err(failure)) => {
-                if let Failure::OptedOut { .. } = failure {
-                    // The carrier knows better than our list: remember it.
-                    self.optouts
-                        .add(
-                            m.channel,
-                            &m.recipient,
-                            Reason::Carrier,
-                            millis(&*self.clock),
-                        )
-                        .await?;
-                }
-                self.outcome_of(failure, m.attempts)
+        let mut outcome = None;
+        let mut rejected: Option<Failure> = None;
+        for (i, (provider, wait)) in route.iter().zip(&waits).enumerate() {
+            if let Some(wait) = wait {
+                rejected.get_or_insert(Failure::Retry {
+                    code: "circuit_open".into(),
+                    after: Some(*wait),
+                });
+                continue;
             }
+            if i > 0 {
+                // Failing over: our own list decides, not the failed
+                // provider's (it may have known an opt-out the other
+                // provider does not).
+                if let Some(reason) = self.optouts.check(m.channel, &m.recipient).await? {
+                    outcome = Some(if reason.is_opt_out() {
+                        Outcome::OptedOut {
+                            code: reason.as_str().to_string(),
+                        }
+                    } else {
+                        Outcome::Suppressed {
+                            reason: reason.as_str().to_string(),
+                        }
+                    });
+                    break;
+                }
+                tracing::info!(
+                    message = m.id,
+                    from = route[0].name(),
+                    to = provider.name(),
+                    "failing over"
+                );
+            }
+            let answer =
+                tokio::time::timeout(self.settings.send_timeout, provider.send(&outgoing)).await;
+            let at = millis(&*self.clock);
+            match answer {
+                Err(_) => {
+                    self.breakers.record(provider.name(), false, at);
+                    // It may have it: never fail over after no answer.
+                    outcome = Some(Outcome::Unknown {
+                        reason: format!(
+                            "{} did not answer within {:?}",
+                            provider.name(),
+                            self.settings.send_timeout
+                        ),
+                    });
+                    break;
+                }
+                Ok(Ok(accepted)) => {
+                    self.breakers.record(provider.name(), true, at);
+                    outcome = Some(Outcome::Sent {
+                        provider: provider.name().to_string(),
+                        provider_message_id: accepted.provider_message_id,
+                    });
+                    break;
+                }
+                Ok(Err(failure)) => {
+                    let healthy =
+                        !matches!(failure, Failure::Retry { .. } | Failure::Unknown { .. });
+                    self.breakers.record(provider.name(), healthy, at);
+                    match failure {
+                        // A definite "not now": the next provider may.
+                        Failure::Retry { .. } => {
+                            rejected = Some(failure);
+                        }
+                        Failure::OptedOut { .. } => {
+                            // The carrier knows better than our list: remember it.
+                            self.optouts
+                                .add(m.channel, &m.recipient, Reason::Carrier, at)
+                                .await?;
+                            outcome = Some(self.outcome_of(failure, m.attempts));
+                            break;
+                        }
+                        other => {
+                            outcome = Some(self.outcome_of(other, m.attempts));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let outcome = match (outcome, rejected) {
+            (Some(o), _) => o,
+            (None, Some(failure)) => self.outcome_of(failure, m.attempts),
+            (None, None) => Outcome::Postpone {
+                until: millis(&*self.clock),
+                code: "no_provider".into(),
+            },
         };
         self.queue
             .finish(m.id, &self.owner, &outcome, millis(&*self.clock))

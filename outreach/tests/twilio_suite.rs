@@ -166,6 +166,8 @@ async fn rig(backend: Backend) -> Rig {
         clock: clock.clone(),
         optouts: OptOuts::new(store),
         throttles: Vec::new(),
+        sms_failover: None,
+        breakers: Default::default(),
         owner: "w1".into(),
         settings: Settings {
             batch: 8,
@@ -357,9 +359,168 @@ async fn a_crash_after_acceptance_ends_unknown_but_a_refused_connection_is_retri
     assert_eq!(r.status(retried).await, Status::Sent);
 }
 
+async fn moto_sns() -> Arc<dyn Provider> {
+    let url =
+        std::env::var("TURNOUT_TEST_MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+    let section = turnout_outreach::config::AwsSection {
+        region: "us-east-1".into(),
+        endpoint_url: Some(url),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+    };
+    Arc::new(
+        turnout_outreach::providers::sns::SnsProvider::new(&section, None, Duration::from_secs(10))
+            .await,
+    )
+}
+
+/// Texts moto's SNS recorded with this body.
+async fn at_moto(body: &str) -> usize {
+    let url =
+        std::env::var("TURNOUT_TEST_MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5005".into());
+    let d: serde_json::Value = reqwest::get(format!("{url}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    d["sns"]["SMS"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|m| m["message"] == body).count())
+}
+
+/// A provider that stands for "throttled while a STOP arrived": it puts
+/// the number on our list during the call, then says "later".
+struct StopDuringCall {
+    optouts: OptOuts,
+}
+
+impl Provider for StopDuringCall {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    fn send<'a>(&'a self, m: &'a Outgoing) -> turnout_outreach::providers::SendFuture<'a> {
+        Box::pin(async move {
+            let Outgoing::Sms { to, .. } = m else {
+                unreachable!()
+            };
+            self.optouts
+                .add(Channel::Sms, to, Reason::Stop, 0)
+                .await
+                .unwrap();
+            Err(Failure::Retry {
+                code: "20429".into(),
+                after: None,
+            })
+        })
+    }
+}
+
+/// Failover to SNS (moto) after Twilio definitely did not take a text; never
+/// after no answer; never to a number that opted out meanwhile.
+async fn failover_only_after_a_definite_rejection_and_only_to_consenting_numbers(backend: Backend) {
+    let mut r = rig(backend).await;
+    r.worker.sms_failover = Some(moto_sns().await);
+    let tag = turnout_core::token::lower36(8);
+    let body = format!("Canvass Saturday? {tag}");
+    let enqueue = |to: &'static str| {
+        let (q, now, body) = (r.queue.clone(), r.now(), body.clone());
+        async move {
+            q.enqueue(
+                &[NewMessage {
+                    channel: Channel::Sms,
+                    recipient: to.into(),
+                    campaign_id: Some(1),
+                    person_id: None,
+                    sender_key: None,
+                    payload: serde_json::json!({"body": body}).to_string(),
+                    not_before: now,
+                    status: Status::Queued,
+                    error_code: None,
+                    error: None,
+                }],
+                now,
+            )
+            .await
+            .unwrap()[0]
+        }
+    };
+    // Throttled at Twilio: SNS sends it.
+    r.peer.script([Reply::Error {
+        status: 429,
+        code: 20429,
+        retry_after: Some(60),
+    }]);
+    let throttled = enqueue("+12155550131").await;
+    r.worker.run_once().await.unwrap();
+    let view = r.queue.get(throttled).await.unwrap().unwrap();
+    assert_eq!(view.status, Status::Sent);
+    assert_eq!(at_moto(&body).await, 1);
+    assert_eq!(r.peer.received().len(), 1);
+
+    // No answer from Twilio: it may have it, so SNS must not send it too.
+    r.peer.script([Reply::Hang]);
+    let hung = enqueue("+12155550132").await;
+    r.worker.run_once().await.unwrap();
+    assert_eq!(r.status(hung).await, Status::Unknown);
+    assert_eq!(at_moto(&body).await, 1, "no failover after no answer");
+
+    // A STOP lands while Twilio throttles: our list stops the failover.
+    let mut stopping = r.worker.clone();
+    stopping.sms = Arc::new(StopDuringCall {
+        optouts: r.worker.optouts.clone(),
+    });
+    let stopped = enqueue("+12155550133").await;
+    stopping.run_once().await.unwrap();
+    assert_eq!(r.status(stopped).await, Status::OptedOut);
+    assert_eq!(at_moto(&body).await, 1, "the opted-out number got nothing");
+    r.worker.sms_failover = None;
+}
+
+/// After failures in a row the circuit opens: messages wait in the queue
+/// (without spending attempts) instead of hitting a provider that is down,
+/// and one trial goes once it has rested.
+async fn an_open_circuit_holds_messages_back_until_a_trial_succeeds(backend: Backend) {
+    let mut r = rig(backend).await;
+    r.worker.breakers = Arc::new(turnout_outreach::breaker::Breakers::new(
+        2,
+        Duration::from_secs(30),
+    ));
+    let down = Reply::Error {
+        status: 503,
+        code: 20503,
+        retry_after: None,
+    };
+    r.peer.script([down.clone(), down]);
+    let first = r.enqueue("+12155550141").await;
+    let second = r.enqueue("+12155550142").await;
+    r.worker.run_once().await.unwrap();
+    assert_eq!(r.peer.received().len(), 2, "two failures open the circuit");
+    let third = r.enqueue("+12155550143").await;
+    r.clock.advance(Duration::from_secs(5));
+    r.worker.run_once().await.unwrap();
+    assert_eq!(r.peer.received().len(), 2, "nothing goes while it is open");
+    let held = r.queue.get(third).await.unwrap().unwrap();
+    assert_eq!((held.status, held.attempts), (Status::Queued, 0));
+    assert_eq!(held.error_code.as_deref(), Some("circuit_open"));
+    // Rested: one trial goes (the others wait for its answer), succeeds,
+    // and the rest follow.
+    r.clock.advance(Duration::from_secs(30));
+    r.worker.run_once().await.unwrap();
+    assert_eq!(r.peer.received().len(), 3, "one trial");
+    r.clock.advance(Duration::from_secs(2));
+    while r.worker.run_once().await.unwrap() > 0 {}
+    for id in [first, second, third] {
+        assert_eq!(r.status(id).await, Status::Sent, "message {id}");
+    }
+}
+
 turnout_core::on_both_stores!(
     server_errors_and_429s_are_retried_after_the_delay_they_ask,
     permanent_errors_fail_at_once_and_carrier_opt_outs_are_remembered,
     a_timeout_after_twilio_took_the_message_ends_unknown,
     a_crash_after_acceptance_ends_unknown_but_a_refused_connection_is_retried,
+    failover_only_after_a_definite_rejection_and_only_to_consenting_numbers,
+    an_open_circuit_holds_messages_back_until_a_trial_succeeds,
 );

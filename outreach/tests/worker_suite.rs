@@ -35,6 +35,8 @@ fn worker(q: &Queue, clock: &Arc<ManualClock>, dir: &Path, owner: &str) -> Worke
         clock: clock.clone(),
         optouts: OptOuts::new(q.store().clone()),
         throttles: Vec::new(),
+        sms_failover: None,
+        breakers: Default::default(),
         owner: owner.into(),
         settings: Settings {
             batch: 16,

@@ -3,6 +3,7 @@
 //! failover rules are written once.
 
 pub mod aws;
+pub mod build;
 pub mod log;
 pub mod mime;
 pub mod ses;
