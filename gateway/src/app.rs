@@ -276,6 +276,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         inbound: turnout_outreach::webhooks::inbound::InboundLog::new(store.clone()),
         unsubscribe: turnout_outreach::unsubscribe::tokens::Tokens::new(store.clone()),
         footer: config.outreach.footer.0.clone(),
+        smart_encoding: config.outreach.sms.smart_encoding.0,
         public_url: search_api.public_url.clone(),
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),

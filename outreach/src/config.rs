@@ -30,6 +30,17 @@ impl Default for Footer {
     }
 }
 
+/// On unless turned off.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+pub struct SmartEncoding(pub bool);
+
+impl Default for SmartEncoding {
+    fn default() -> Self {
+        SmartEncoding(true)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SmsProviderKind {
@@ -54,6 +65,9 @@ pub struct SmsConfig {
     /// Messages per second across every worker of every process; absent:
     /// no limit of ours (the provider's own 429s still slow us down).
     pub max_per_second: Option<f64>,
+    /// Replace look-alike Unicode (curly quotes, dashes, ellipses) with
+    /// GSM-7 before counting and sending, which can halve the segments.
+    pub smart_encoding: SmartEncoding,
     /// Where a text goes when `provider` definitely did not take it
     /// (throttled, down, its circuit open); never after no answer.
     pub failover: Option<SmsProviderKind>,

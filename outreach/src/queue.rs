@@ -61,6 +61,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0007_webhook_events.sql"),
         postgres: include_str!("../migrations/0007_webhook_events.sql"),
     },
+    Migration {
+        version: 8,
+        name: "segments",
+        sqlite: include_str!("../migrations/0008_segments.sql"),
+        postgres: include_str!("../migrations/0008_segments.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +232,7 @@ pub struct MessageView {
     pub error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub segments: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,14 +270,15 @@ impl Queue {
         let first = last - messages.len() as i64 + 1;
         let ids: Vec<i64> = (first..=last).collect();
         let dialect = self.store.dialect();
-        let columns = 13;
+        let columns = 14;
         for (chunk_ids, chunk) in ids
             .chunks(BULK_PARAMS / columns)
             .zip(messages.chunks(BULK_PARAMS / columns))
         {
             let sql = format!(
                 "INSERT INTO outreach_messages (id, channel, recipient, campaign_id, person_id, \
-                 sender_key, payload, status, not_before, created_at, updated_at, error_code, error) \
+                 sender_key, payload, status, not_before, created_at, updated_at, error_code, error, \
+                 segments) \
                  VALUES {}",
                 dialect.values_placeholders(chunk.len(), columns)
             );
@@ -289,7 +297,8 @@ impl Queue {
                     .bind(now)
                     .bind(now)
                     .bind(m.error_code.as_deref())
-                    .bind(m.error.as_deref());
+                    .bind(m.error.as_deref())
+                    .bind(sms_segments(m));
             }
             q.execute(&mut *tx).await?;
             let statuses: Vec<(i64, Status)> = chunk_ids
@@ -577,7 +586,7 @@ impl Queue {
     pub async fn get(&self, id: i64) -> Result<Option<MessageView>, StoreError> {
         let row = sqlx::query(
             "SELECT id, channel, recipient, status, sender_key, campaign_id, person_id, \
-             attempts, error_code, error, created_at, updated_at \
+             attempts, error_code, error, created_at, updated_at, segments \
              FROM outreach_messages WHERE id = $1",
         )
         .bind(id)
@@ -598,6 +607,7 @@ impl Queue {
             error: r.try_get(9)?,
             created_at: r.try_get(10)?,
             updated_at: r.try_get(11)?,
+            segments: r.try_get(12)?,
         }))
     }
 
@@ -630,6 +640,20 @@ impl Queue {
             })
             .collect()
     }
+}
+
+/// Segments of an SMS message's body, from its payload.
+fn sms_segments(m: &NewMessage) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        body: std::borrow::Cow<'a, str>,
+    }
+    if m.channel != Channel::Sms {
+        return None;
+    }
+    let body: Body<'_> = serde_json::from_str(&m.payload).ok()?;
+    Some(crate::segments::count(&body.body).count as i64)
 }
 
 pub(crate) async fn log_events(

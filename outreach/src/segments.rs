@@ -76,9 +76,63 @@ fn split(encoding: Encoding, widths: &[usize], single: usize, per_part: usize) -
     }
 }
 
+/// Look-alike characters a phone or a word processor puts in a text, and
+/// the GSM-7 characters that read the same. One curly quote makes a whole
+/// body UCS-2 (70 characters a segment instead of 160), so replacing them
+/// can cut what a campaign costs by half or more.
+const LOOK_ALIKES: [(char, &str); 17] = [
+    ('\u{2018}', "'"),
+    ('\u{2019}', "'"),
+    ('\u{201A}', "'"),
+    ('\u{201B}', "'"),
+    ('\u{2032}', "'"),
+    ('\u{00B4}', "'"),
+    ('\u{201C}', "\""),
+    ('\u{201D}', "\""),
+    ('\u{201E}', "\""),
+    ('\u{2033}', "\""),
+    ('\u{2013}', "-"),
+    ('\u{2014}', "-"),
+    ('\u{2212}', "-"),
+    ('\u{2026}', "..."),
+    ('\u{00A0}', " "),
+    ('\u{2009}', " "),
+    ('\u{2022}', "*"),
+];
+
+/// The body with look-alikes replaced (smart encoding); unchanged when it
+/// has none.
+pub fn smart_encode(body: &str) -> std::borrow::Cow<'_, str> {
+    if !body
+        .chars()
+        .any(|c| LOOK_ALIKES.iter().any(|(l, _)| *l == c))
+    {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut out = String::with_capacity(body.len());
+    for c in body.chars() {
+        match LOOK_ALIKES.iter().find(|(l, _)| *l == c) {
+            Some((_, r)) => out.push_str(r),
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smart_encoding_turns_look_alikes_into_gsm() {
+        let typed = "We\u{2019}re canvassing \u{201C}Saturday\u{201D} \u{2014} join us\u{2026}";
+        assert_eq!(count(typed).encoding, Encoding::Ucs2);
+        let smart = smart_encode(typed);
+        assert_eq!(smart, "We're canvassing \"Saturday\" - join us...");
+        assert_eq!(count(&smart).encoding, Encoding::Gsm7);
+        // Real non-GSM text is left alone.
+        assert_eq!(smart_encode("Hola 🙂"), "Hola 🙂");
+    }
 
     #[test]
     fn gsm_bodies_fit_160_then_153_per_segment() {

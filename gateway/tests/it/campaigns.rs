@@ -243,6 +243,11 @@ async fn consent_one_per_address_footer_and_the_recipients_own_window(backend: B
     let c = r.settled(id).await;
     assert_eq!(c["status"], "completed", "{c}");
     assert_eq!(c["stats"]["sent"], 3);
+    assert_eq!(
+        c["segments"],
+        json!({"sent": 3, "planned": 3}),
+        "one segment each"
+    );
 
     // Messages by status, and the reasons of those not sent.
     let failed = r

@@ -191,6 +191,37 @@ async fn bad_requests_are_refused_and_retries_send_once() {
     app.stop().await;
 }
 
+/// Curly quotes and dashes from a phone's keyboard would make a text
+/// UCS-2 (70 characters a segment): they are replaced with GSM-7 before
+/// the text is counted and sent, and the count is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_are_smart_encoded_and_their_segments_counted() {
+    let (mut app, key, _, dir) = app().await;
+    let typed = format!(
+        "We\u{2019}re canvassing \u{201C}Saturday\u{201D} \u{2014} {}",
+        "x".repeat(100)
+    );
+    let resp: Value = post(
+        &app,
+        &key,
+        json!({"channel": "sms", "to": {"phone": "+12155550123"}, "template": {"body": typed}}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let m = until_sent(&app, &key, resp["id"].as_i64().unwrap()).await;
+    // 129 GSM-7 characters: one segment (as typed, UCS-2: two).
+    assert_eq!(m["segments"], 1, "{m}");
+    let line = &outbox(&dir, "sms.ndjson")[0];
+    assert_eq!(
+        line["body"],
+        format!("We're canvassing \"Saturday\" - {}", "x".repeat(100))
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn an_unusable_provider_config_is_refused_at_start() {
     let load = |pairs: &[(&str, &str)]| {

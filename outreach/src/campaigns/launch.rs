@@ -46,6 +46,8 @@ pub struct Launcher<'a> {
     pub engine: &'a dyn Engine,
     /// Appended to a person's first campaign SMS.
     pub footer: &'a str,
+    /// Replace look-alike Unicode in SMS bodies with GSM-7.
+    pub smart_encoding: bool,
     /// Mints each bulk email's unsubscribe token.
     pub tokens: &'a Tokens,
     /// Where unsubscribe links point, without a trailing slash.
@@ -324,7 +326,7 @@ impl Launcher<'_> {
                 vars.insert("unsubscribe_url".into(), Value::String(url.clone()));
             }
             let mut rendered = match plan.template.render(&Value::Object(vars)) {
-                Ok(r) => r,
+                Ok(r) => r.for_channel(channel, self.smart_encoding),
                 Err(e) => {
                     plan.addresses.remove(&address);
                     out.push(Planned {

@@ -229,6 +229,21 @@ impl Campaigns {
         Ok(stats)
     }
 
+    /// SMS segments: those sent so far (billed), and those of every
+    /// message that went or may still go.
+    pub async fn segments(&self, id: i64) -> Result<serde_json::Value, StoreError> {
+        let (sent, planned): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status IN ('sent', 'delivered') THEN segments ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN status IN ('queued', 'deferred', 'sending', 'sent', 'delivered', 'unknown') \
+               THEN segments ELSE 0 END), 0) AS BIGINT) \
+             FROM outreach_messages WHERE campaign_id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(serde_json::json!({"sent": sent, "planned": planned}))
+    }
+
     /// Cancels every message not yet claimed; those being sent finish.
     pub async fn cancel_pending(&self, id: i64, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.store.pool().begin().await?;

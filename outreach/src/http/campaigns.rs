@@ -54,6 +54,7 @@ async fn view(api: &OutreachApi, c: &Campaign) -> Result<Value, Problem> {
         "timezone": spec.timezone,
         "max_per_second": spec.max_per_second,
         "stats": stats,
+        "segments": api.campaigns.segments(c.id).await?,
         "created_date": date(c.created_at),
         "modified_date": date(c.updated_at),
         "launched_date": c.launched_at.map(date),
@@ -77,6 +78,7 @@ fn launcher(api: &OutreachApi) -> Launcher<'_> {
         records: &api.records,
         engine: &*api.engine,
         footer: &api.footer,
+        smart_encoding: api.smart_encoding,
         tokens: &api.unsubscribe,
         public_url: &api.public_url,
     }
@@ -202,12 +204,15 @@ async fn test(
         },
         None => Default::default(),
     };
-    let rendered = template.render(&Value::Object(vars)).map_err(|e| {
-        Problem::validation(vec![FieldError::new(
-            format!("template.{}", e.part),
-            e.error.0,
-        )])
-    })?;
+    let rendered = template
+        .render(&Value::Object(vars))
+        .map(|r| r.for_channel(channel, api.smart_encoding))
+        .map_err(|e| {
+            Problem::validation(vec![FieldError::new(
+                format!("template.{}", e.part),
+                e.error.0,
+            )])
+        })?;
     let payload = serde_json::to_string(&rendered).map_err(|e| Problem::internal(&e))?;
     let blocked = api.optouts.check_many(channel, &addresses).await?;
     let now = api.now_ms();

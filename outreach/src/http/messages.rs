@@ -182,12 +182,15 @@ pub async fn create(
     }
     let mut context = to.vars;
     context.extend(vars);
-    let rendered = compiled.render(&Value::Object(context)).map_err(|e| {
-        Problem::validation(vec![FieldError::new(
-            format!("template.{}", e.part),
-            e.error.0,
-        )])
-    })?;
+    let rendered = compiled
+        .render(&Value::Object(context))
+        .map(|r| r.for_channel(channel, api.smart_encoding))
+        .map_err(|e| {
+            Problem::validation(vec![FieldError::new(
+                format!("template.{}", e.part),
+                e.error.0,
+            )])
+        })?;
     // Transactional sends check the opt-out and suppression list now
     // (and the worker again before the send); an address on it is
     // recorded, not sent.
@@ -249,6 +252,7 @@ pub async fn read(
         "to": m.recipient,
         "status": m.status,
         "attempts": m.attempts,
+        "segments": m.segments,
         "error_code": m.error_code,
         "error": m.error,
         "created_date": millis(m.created_at),

@@ -57,6 +57,8 @@ pub struct OutreachApi {
     pub unsubscribe: crate::unsubscribe::tokens::Tokens,
     /// Appended to a person's first campaign SMS.
     pub footer: String,
+    /// Replace look-alike Unicode in SMS bodies with GSM-7.
+    pub smart_encoding: bool,
     /// Where links in answers point, without a trailing slash.
     pub public_url: String,
     pub clock: Arc<dyn Clock>,

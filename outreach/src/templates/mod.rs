@@ -123,6 +123,17 @@ impl Source {
     }
 }
 
+impl Rendered {
+    /// An SMS body, smart-encoded when asked (look-alike Unicode replaced
+    /// with GSM-7, see `segments::smart_encode`).
+    pub fn for_channel(mut self, channel: Channel, smart_encoding: bool) -> Self {
+        if channel == Channel::Sms && smart_encoding {
+            self.body = crate::segments::smart_encode(&self.body).into_owned();
+        }
+        self
+    }
+}
+
 impl Compiled {
     /// Renders every part for one recipient; the first part that fails
     /// fails the message, with the part named.
