@@ -217,6 +217,76 @@ pub enum Outcome {
     },
 }
 
+/// The columns an outcome writes.
+struct Columns<'a> {
+    status: Status,
+    not_before: Option<i64>,
+    provider: Option<&'a str>,
+    provider_id: Option<&'a str>,
+    code: Option<&'a str>,
+    error: Option<&'a str>,
+    /// Not an attempt (a deferral or postponement): give the claim's
+    /// attempt back.
+    attempt_back: bool,
+}
+
+impl<'a> Columns<'a> {
+    fn of(outcome: &'a Outcome) -> Columns<'a> {
+        let plain = |status| Columns {
+            status,
+            not_before: None,
+            provider: None,
+            provider_id: None,
+            code: None,
+            error: None,
+            attempt_back: false,
+        };
+        match outcome {
+            Outcome::Sent {
+                provider,
+                provider_message_id,
+            } => Columns {
+                provider: Some(provider),
+                provider_id: Some(provider_message_id),
+                ..plain(Status::Sent)
+            },
+            Outcome::Retry { at, code } => Columns {
+                not_before: Some(*at),
+                code: Some(code),
+                ..plain(Status::Queued)
+            },
+            Outcome::Defer { until } => Columns {
+                not_before: Some(*until),
+                attempt_back: true,
+                ..plain(Status::Deferred)
+            },
+            Outcome::Postpone { until, code } => Columns {
+                not_before: Some(*until),
+                code: Some(code),
+                attempt_back: true,
+                ..plain(Status::Queued)
+            },
+            Outcome::Failed { code, reason } => Columns {
+                code: Some(code),
+                error: Some(reason),
+                ..plain(Status::Failed)
+            },
+            Outcome::OptedOut { code } => Columns {
+                code: Some(code),
+                ..plain(Status::OptedOut)
+            },
+            Outcome::Suppressed { reason } => Columns {
+                error: Some(reason),
+                ..plain(Status::Suppressed)
+            },
+            Outcome::Unknown { reason } => Columns {
+                error: Some(reason),
+                ..plain(Status::Unknown)
+            },
+        }
+    }
+}
+
 /// A message's row, for reading back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageView {
@@ -401,6 +471,37 @@ impl Queue {
         Ok(n == 1)
     }
 
+    /// [`Queue::hand_over`] for a batch, in one statement: the ids whose
+    /// lease is still `owner`'s (only those may be sent).
+    pub async fn hand_over_many(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+    ) -> Result<std::collections::HashSet<i64>, StoreError> {
+        let mut handed = std::collections::HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(BULK_PARAMS - 3) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "UPDATE outreach_messages SET handed_over = 1, updated_at = $1 \
+                 WHERE lease_owner = $2 AND status = 'sending' AND lease_until > $1 \
+                 AND id IN ({}) RETURNING id",
+                list.join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(owner);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            handed.extend(q.fetch_all(self.store.pool()).await?);
+        }
+        Ok(handed)
+    }
+
     /// Records how a send ended. False when the lease was lost meanwhile
     /// (the reaper has decided for this message; nothing changes).
     pub async fn finish(
@@ -410,104 +511,55 @@ impl Queue {
         outcome: &Outcome,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let (status, not_before, provider, provider_id, code, error, attempt_back) = match outcome {
-            Outcome::Sent {
-                provider,
-                provider_message_id,
-            } => (
-                Status::Sent,
-                None,
-                Some(provider.as_str()),
-                Some(provider_message_id.as_str()),
-                None,
-                None,
-                false,
-            ),
-            Outcome::Retry { at, code } => (
-                Status::Queued,
-                Some(*at),
-                None,
-                None,
-                Some(code.as_str()),
-                None,
-                false,
-            ),
-            Outcome::Defer { until } => {
-                (Status::Deferred, Some(*until), None, None, None, None, true)
-            }
-            Outcome::Postpone { until, code } => (
-                Status::Queued,
-                Some(*until),
-                None,
-                None,
-                Some(code.as_str()),
-                None,
-                true,
-            ),
-            Outcome::Failed { code, reason } => (
-                Status::Failed,
-                None,
-                None,
-                None,
-                Some(code.as_str()),
-                Some(reason.as_str()),
-                false,
-            ),
-            Outcome::OptedOut { code } => (
-                Status::OptedOut,
-                None,
-                None,
-                None,
-                Some(code.as_str()),
-                None,
-                false,
-            ),
-            Outcome::Suppressed { reason } => (
-                Status::Suppressed,
-                None,
-                None,
-                None,
-                None,
-                Some(reason.as_str()),
-                false,
-            ),
-            Outcome::Unknown { reason } => (
-                Status::Unknown,
-                None,
-                None,
-                None,
-                None,
-                Some(reason.as_str()),
-                false,
-            ),
-        };
-        let mut tx = self.store.pool().begin().await?;
-        let n = sqlx::query(
-            "UPDATE outreach_messages SET status = $1, not_before = COALESCE($2, not_before), \
-             provider = COALESCE($3, provider), provider_message_id = COALESCE($4, provider_message_id), \
-             error_code = $5, error = $6, attempts = attempts - $7, \
-             lease_owner = NULL, lease_until = NULL, handed_over = 0, updated_at = $8 \
-             WHERE id = $9 AND lease_owner = $10 AND status = 'sending'",
-        )
-        .bind(status.as_str())
-        .bind(not_before)
-        .bind(provider)
-        .bind(provider_id)
-        .bind(code)
-        .bind(error)
-        .bind(i64::from(attempt_back))
-        .bind(now)
-        .bind(id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            let detail = code.or(error);
-            log_events(&mut tx, self.store.dialect(), &[(id, status)], now, detail).await?;
+        let done = self
+            .finish_many(owner, &[(id, outcome.clone())], now)
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Records how each send of a batch ended, in one transaction. Returns
+    /// how many were recorded (a message whose lease was lost meanwhile is
+    /// the reaper's: nothing changes for it).
+    pub async fn finish_many(
+        &self,
+        owner: &str,
+        outcomes: &[(i64, Outcome)],
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(0);
         }
+        let mut tx = self.store.pool().begin().await?;
+        let mut events: Vec<(i64, Status, Option<&str>)> = Vec::with_capacity(outcomes.len());
+        for (id, outcome) in outcomes {
+            let c = Columns::of(outcome);
+            let n = sqlx::query(
+                "UPDATE outreach_messages SET status = $1, not_before = COALESCE($2, not_before), \
+                 provider = COALESCE($3, provider), provider_message_id = COALESCE($4, provider_message_id), \
+                 error_code = $5, error = $6, attempts = attempts - $7, \
+                 lease_owner = NULL, lease_until = NULL, handed_over = 0, updated_at = $8 \
+                 WHERE id = $9 AND lease_owner = $10 AND status = 'sending'",
+            )
+            .bind(c.status.as_str())
+            .bind(c.not_before)
+            .bind(c.provider)
+            .bind(c.provider_id)
+            .bind(c.code)
+            .bind(c.error)
+            .bind(i64::from(c.attempt_back))
+            .bind(now)
+            .bind(*id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                events.push((*id, c.status, c.code.or(c.error)));
+            }
+        }
+        log_events_detailed(&mut tx, self.store.dialect(), &events, now).await?;
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(events.len())
     }
 
     /// Settles messages whose lease ran out: back to `queued` when never
@@ -654,6 +706,30 @@ fn sms_segments(m: &NewMessage) -> Option<i64> {
     }
     let body: Body<'_> = serde_json::from_str(&m.payload).ok()?;
     Some(crate::segments::count(&body.body).count as i64)
+}
+
+/// [`log_events`] with a detail per event.
+async fn log_events_detailed(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: Dialect,
+    events: &[(i64, Status, Option<&str>)],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(BULK_PARAMS / 4) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "INSERT INTO outreach_message_events (message_id, at, status, detail) VALUES {}",
+            dialect.values_placeholders(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, status, detail) in chunk {
+            q = q.bind(*id).bind(now).bind(status.as_str()).bind(*detail);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn log_events(

@@ -126,6 +126,19 @@ struct Payload {
     window: Option<Held>,
 }
 
+/// An address on the opt-out or suppression list.
+fn consent_outcome(reason: Reason) -> Outcome {
+    if reason.is_opt_out() {
+        Outcome::OptedOut {
+            code: reason.as_str().to_string(),
+        }
+    } else {
+        Outcome::Suppressed {
+            reason: reason.as_str().to_string(),
+        }
+    }
+}
+
 fn millis(clock: &dyn Clock) -> i64 {
     clock.now_nanos().div_euclid(1_000_000)
 }
@@ -161,18 +174,7 @@ impl Worker {
             all
         };
         let n = claimed.len();
-        let mut sends = JoinSet::new();
-        for message in claimed {
-            let me = self.clone();
-            sends.spawn(async move { me.send_one(message).await });
-        }
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(StoreError::Corrupt(format!("a send task failed: {e}"))),
-            }
-        }
+        self.send_batch(claimed).await?;
         Ok(n)
     }
 
@@ -205,23 +207,108 @@ impl Worker {
         }
     }
 
-    async fn send_one(&self, m: Claimed) -> Result<(), StoreError> {
-        let outgoing = match serde_json::from_str::<Payload>(&m.payload) {
+    /// A claimed batch, in stages, so the store sees a few statements per
+    /// batch rather than several per message: read the payloads (and hold
+    /// back those outside their send window), check consent for the whole
+    /// batch, hand over in one statement (committed before any call), send
+    /// concurrently, and record every outcome in one transaction.
+    ///
+    /// A crash after the hand-over settles every message of the batch
+    /// still in flight as `unknown`, as it must: each may have reached its
+    /// provider.
+    async fn send_batch(&self, claimed: Vec<Claimed>) -> Result<(), StoreError> {
+        let now = millis(&*self.clock);
+        let mut outcomes: Vec<(i64, Outcome)> = Vec::with_capacity(claimed.len());
+        let mut ready: Vec<(Claimed, Outgoing)> = Vec::with_capacity(claimed.len());
+        for m in claimed {
+            match self.prepare(&m) {
+                Ok(outgoing) => ready.push((m, outgoing)),
+                Err(outcome) => outcomes.push((m.id, outcome)),
+            }
+        }
+        // Consent, again, right before the call: an opt-out that arrived
+        // while the message waited in the queue still stops it.
+        for channel in [Channel::Sms, Channel::Email] {
+            let addresses: Vec<String> = ready
+                .iter()
+                .filter(|(m, _)| m.channel == channel)
+                .map(|(m, _)| m.recipient.clone())
+                .collect();
+            if addresses.is_empty() {
+                continue;
+            }
+            let blocked = self.optouts.check_many(channel, &addresses).await?;
+            ready.retain(|(m, _)| match blocked.get(&m.recipient) {
+                Some(reason) if m.channel == channel => {
+                    outcomes.push((m.id, consent_outcome(*reason)));
+                    false
+                }
+                _ => true,
+            });
+        }
+        // Who may send each: a message whose every way out is resting
+        // waits, without spending an attempt.
+        let mut go: Vec<(Claimed, Outgoing, Vec<Option<Duration>>)> = Vec::new();
+        for (m, outgoing) in ready {
+            let waits: Vec<Option<Duration>> = self
+                .route(m.channel)
+                .iter()
+                .map(|p| match self.breakers.permit(p.name(), now) {
+                    Permit::Go => None,
+                    Permit::Wait(d) => Some(d),
+                })
+                .collect();
+            if waits.iter().all(Option::is_some) {
+                let wait = waits.iter().flatten().min().copied().unwrap_or_default();
+                outcomes.push((
+                    m.id,
+                    Outcome::Postpone {
+                        until: now + wait.as_millis() as i64,
+                        code: "circuit_open".into(),
+                    },
+                ));
+            } else {
+                go.push((m, outgoing, waits));
+            }
+        }
+        let ids: Vec<i64> = go.iter().map(|(m, _, _)| m.id).collect();
+        let handed = self.queue.hand_over_many(&ids, &self.owner, now).await?;
+        // A message whose lease ran out before the call is the reaper's.
+        go.retain(|(m, _, _)| handed.contains(&m.id));
+        let mut sends = JoinSet::new();
+        for (m, outgoing, waits) in go {
+            let me = self.clone();
+            sends.spawn(async move {
+                let outcome = me.deliver(&m, &outgoing, &waits).await;
+                (m.id, outcome)
+            });
+        }
+        let mut failed = None;
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok((id, Ok(outcome))) => outcomes.push((id, outcome)),
+                Ok((_, Err(e))) => failed = Some(e),
+                Err(e) => failed = Some(StoreError::Corrupt(format!("a send task failed: {e}"))),
+            }
+        }
+        self.queue
+            .finish_many(&self.owner, &outcomes, millis(&*self.clock))
+            .await?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The message as its provider takes it, or why it is not sent now.
+    fn prepare(&self, m: &Claimed) -> Result<Outgoing, Outcome> {
+        match serde_json::from_str::<Payload>(&m.payload) {
             Ok(Payload {
                 window: Some(held), ..
-            }) if self.outside(&held) => {
-                let until = held.next_open(self.now_utc()).timestamp_millis();
-                self.queue
-                    .finish(
-                        m.id,
-                        &self.owner,
-                        &Outcome::Defer { until },
-                        millis(&*self.clock),
-                    )
-                    .await?;
-                return Ok(());
-            }
-            Ok(p) => match m.channel {
+            }) if self.outside(&held) => Err(Outcome::Defer {
+                until: held.next_open(self.now_utc()).timestamp_millis(),
+            }),
+            Ok(p) => Ok(match m.channel {
                 Channel::Sms => Outgoing::Sms {
                     id: m.id,
                     to: m.recipient.clone(),
@@ -236,71 +323,40 @@ impl Worker {
                     html: p.html,
                     headers: p.headers,
                 },
-            },
-            Err(e) => {
-                let failed = Outcome::Failed {
-                    code: "unreadable_payload".into(),
-                    reason: e.to_string(),
-                };
-                self.queue
-                    .finish(m.id, &self.owner, &failed, millis(&*self.clock))
-                    .await?;
-                return Ok(());
-            }
-        };
-        // Consent, again, right before the call: an opt-out that arrived
-        // while the message waited in the queue still stops it.
-        if let Some(reason) = self.optouts.check(m.channel, &m.recipient).await? {
-            let outcome = if reason.is_opt_out() {
-                Outcome::OptedOut {
-                    code: reason.as_str().to_string(),
-                }
-            } else {
-                Outcome::Suppressed {
-                    reason: reason.as_str().to_string(),
-                }
-            };
-            self.queue
-                .finish(m.id, &self.owner, &outcome, millis(&*self.clock))
-                .await?;
-            return Ok(());
+            }),
+            Err(e) => Err(Outcome::Failed {
+                code: "unreadable_payload".into(),
+                reason: e.to_string(),
+            }),
         }
-        // Who may send it: the channel's provider, then (SMS) the
-        // failover provider; one whose circuit is open is passed over.
-        let mut route: Vec<&Arc<dyn Provider>> = vec![match m.channel {
+    }
+
+    /// The channel's provider, then (SMS) the failover provider.
+    fn route(&self, channel: Channel) -> Vec<&Arc<dyn Provider>> {
+        let mut route = vec![match channel {
             Channel::Sms => &self.sms,
             Channel::Email => &self.email,
         }];
-        if m.channel == Channel::Sms
+        if channel == Channel::Sms
             && let Some(f) = &self.sms_failover
         {
             route.push(f);
         }
-        let now = millis(&*self.clock);
-        let waits: Vec<Option<Duration>> = route
-            .iter()
-            .map(|p| match self.breakers.permit(p.name(), now) {
-                Permit::Go => None,
-                Permit::Wait(d) => Some(d),
-            })
-            .collect();
-        if waits.iter().all(Option::is_some) {
-            // Every way out is resting: wait, without spending an attempt.
-            let wait = waits.iter().flatten().min().copied().unwrap_or_default();
-            let postpone = Outcome::Postpone {
-                until: now + wait.as_millis() as i64,
-                code: "circuit_open".into(),
-            };
-            self.queue.finish(m.id, &self.owner, &postpone, now).await?;
-            return Ok(());
-        }
-        if !self.queue.hand_over(m.id, &self.owner, now).await? {
-            // The lease ran out before the call: the reaper has it.
-            return Ok(());
-        }
+        route
+    }
+
+    /// Sends one handed-over message along its route (`waits`: which
+    /// providers are resting) and says how it ended.
+    async fn deliver(
+        &self,
+        m: &Claimed,
+        outgoing: &Outgoing,
+        waits: &[Option<Duration>],
+    ) -> Result<Outcome, StoreError> {
+        let route = self.route(m.channel);
         let mut outcome = None;
         let mut rejected: Option<Failure> = None;
-        for (i, (provider, wait)) in route.iter().zip(&waits).enumerate() {
+        for (i, (provider, wait)) in route.iter().zip(waits).enumerate() {
             if let Some(wait) = wait {
                 rejected.get_or_insert(Failure::Retry {
                     code: "circuit_open".into(),
@@ -313,15 +369,7 @@ impl Worker {
                 // provider's (it may have known an opt-out the other
                 // provider does not).
                 if let Some(reason) = self.optouts.check(m.channel, &m.recipient).await? {
-                    outcome = Some(if reason.is_opt_out() {
-                        Outcome::OptedOut {
-                            code: reason.as_str().to_string(),
-                        }
-                    } else {
-                        Outcome::Suppressed {
-                            reason: reason.as_str().to_string(),
-                        }
-                    });
+                    outcome = Some(consent_outcome(reason));
                     break;
                 }
                 tracing::info!(
@@ -332,7 +380,7 @@ impl Worker {
                 );
             }
             let answer =
-                tokio::time::timeout(self.settings.send_timeout, provider.send(&outgoing)).await;
+                tokio::time::timeout(self.settings.send_timeout, provider.send(outgoing)).await;
             let at = millis(&*self.clock);
             match answer {
                 Err(_) => {
@@ -361,9 +409,7 @@ impl Worker {
                     self.breakers.record(provider.name(), healthy, at);
                     match failure {
                         // A definite "not now": the next provider may.
-                        Failure::Retry { .. } => {
-                            rejected = Some(failure);
-                        }
+                        Failure::Retry { .. } => rejected = Some(failure),
                         Failure::OptedOut { .. } => {
                             // The carrier knows better than our list: remember it.
                             self.optouts
@@ -380,18 +426,14 @@ impl Worker {
                 }
             }
         }
-        let outcome = match (outcome, rejected) {
+        Ok(match (outcome, rejected) {
             (Some(o), _) => o,
             (None, Some(failure)) => self.outcome_of(failure, m.attempts),
             (None, None) => Outcome::Postpone {
                 until: millis(&*self.clock),
                 code: "no_provider".into(),
             },
-        };
-        self.queue
-            .finish(m.id, &self.owner, &outcome, millis(&*self.clock))
-            .await?;
-        Ok(())
+        })
     }
 
     fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {

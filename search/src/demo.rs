@@ -206,7 +206,7 @@ impl Generator {
             "given_name": given,
             "family_name": family,
             "email_addresses": [{"address": format!("{}.{}{n}@example.org", given.to_lowercase(), family.to_lowercase()), "primary": true}],
-            "phone_numbers": [{"number": format!("+1215555{:04}", n % 10_000), "primary": true, "sms_capable": true}],
+            "phone_numbers": [{"number": format!("+1215{:07}", 2_000_000 + n % 8_000_000), "primary": true, "sms_capable": true}],
             "postal_addresses": [{"postal_code": zip, "country": "US", "location": {"latitude": lat, "longitude": lon}}],
             "languages_spoken": languages,
             "skills": skills,

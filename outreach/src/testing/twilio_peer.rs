@@ -42,6 +42,8 @@ pub enum Reply {
 /// A request the peer received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Milliseconds since the peer started.
+    pub at_ms: u64,
     pub form: Vec<(String, String)>,
     /// The SID it answered with, when it accepted.
     pub sid: Option<String>,
@@ -56,8 +58,8 @@ impl Received {
     }
 }
 
-#[derive(Default)]
 struct PeerState {
+    started: std::time::Instant,
     /// How long an accepted message takes to be answered (the request is
     /// recorded first, as Twilio has it from then on).
     delay: Duration,
@@ -75,11 +77,22 @@ pub struct TwilioPeer {
 impl TwilioPeer {
     /// Starts the peer on a random port of 127.0.0.1.
     pub async fn start() -> TwilioPeer {
-        let state = Arc::new(Mutex::new(PeerState::default()));
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts the peer on `addr` (a benchmark's fixed port, say).
+    pub async fn start_on(addr: &str) -> TwilioPeer {
+        let state = Arc::new(Mutex::new(PeerState {
+            started: std::time::Instant::now(),
+            delay: Duration::ZERO,
+            script: VecDeque::new(),
+            received: Vec::new(),
+            next_sid: 0,
+        }));
         let app = axum::Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(create))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind the Twilio peer");
         let addr = listener.local_addr().expect("peer address");
@@ -104,6 +117,18 @@ impl TwilioPeer {
 
     pub fn set_delay(&self, delay: Duration) {
         self.state.lock().expect("peer state").delay = delay;
+    }
+
+    /// How many requests arrived, and when (ms since start), without
+    /// copying their forms.
+    pub fn arrivals(&self) -> Vec<u64> {
+        self.state
+            .lock()
+            .expect("peer state")
+            .received
+            .iter()
+            .map(|r| r.at_ms)
+            .collect()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -187,7 +212,9 @@ async fn create(
             }
             Reply::Error { .. } => None,
         };
+        let at_ms = s.started.elapsed().as_millis() as u64;
         s.received.push(Received {
+            at_ms,
             form: form.clone(),
             sid: sid.clone(),
         });
