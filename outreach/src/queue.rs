@@ -529,35 +529,55 @@ impl Queue {
         if outcomes.is_empty() {
             return Ok(0);
         }
+        let dialect = self.store.dialect();
         let mut tx = self.store.pool().begin().await?;
         let mut events: Vec<(i64, Status, Option<&str>)> = Vec::with_capacity(outcomes.len());
-        for (id, outcome) in outcomes {
-            let c = Columns::of(outcome);
-            let n = sqlx::query(
-                "UPDATE outreach_messages SET status = $1, not_before = COALESCE($2, not_before), \
-                 provider = COALESCE($3, provider), provider_message_id = COALESCE($4, provider_message_id), \
-                 error_code = $5, error = $6, attempts = attempts - $7, \
-                 lease_owner = NULL, lease_until = NULL, handed_over = 0, updated_at = $8 \
-                 WHERE id = $9 AND lease_owner = $10 AND status = 'sending'",
-            )
-            .bind(c.status.as_str())
-            .bind(c.not_before)
-            .bind(c.provider)
-            .bind(c.provider_id)
-            .bind(c.code)
-            .bind(c.error)
-            .bind(i64::from(c.attempt_back))
-            .bind(now)
-            .bind(*id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                events.push((*id, c.status, c.code.or(c.error)));
+        // One statement per chunk: every row's new values in a VALUES
+        // list, joined on id (both dialects take UPDATE … FROM).
+        const COLUMNS: usize = 8;
+        for chunk in outcomes.chunks((BULK_PARAMS - 2) / COLUMNS) {
+            let columns: Vec<Columns<'_>> = chunk.iter().map(|(_, o)| Columns::of(o)).collect();
+            let sql = format!(
+                "WITH v (id, status, not_before, provider, provider_id, code, error, back) AS (VALUES {}) \
+                 UPDATE outreach_messages SET status = v.status, \
+                   not_before = COALESCE(v.not_before, outreach_messages.not_before), \
+                   provider = COALESCE(v.provider, outreach_messages.provider), \
+                   provider_message_id = COALESCE(v.provider_id, outreach_messages.provider_message_id), \
+                   error_code = v.code, error = v.error, attempts = outreach_messages.attempts - v.back, \
+                   lease_owner = NULL, lease_until = NULL, handed_over = 0, updated_at = {now_p} \
+                 FROM v WHERE outreach_messages.id = v.id AND outreach_messages.lease_owner = {owner_p} \
+                   AND outreach_messages.status = 'sending' \
+                 RETURNING outreach_messages.id",
+                dialect.values_placeholders(chunk.len(), COLUMNS),
+                now_p = dialect.placeholder(chunk.len() * COLUMNS + 1),
+                owner_p = dialect.placeholder(chunk.len() * COLUMNS + 2),
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for ((id, _), c) in chunk.iter().zip(&columns) {
+                q = q
+                    .bind(*id)
+                    .bind(c.status.as_str())
+                    .bind(c.not_before)
+                    .bind(c.provider)
+                    .bind(c.provider_id)
+                    .bind(c.code)
+                    .bind(c.error)
+                    .bind(i64::from(c.attempt_back));
+            }
+            let updated: std::collections::HashSet<i64> = q
+                .bind(now)
+                .bind(owner)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            for ((id, _), c) in chunk.iter().zip(columns) {
+                if updated.contains(id) {
+                    events.push((*id, c.status, c.code.or(c.error)));
+                }
             }
         }
-        log_events_detailed(&mut tx, self.store.dialect(), &events, now).await?;
+        log_events_detailed(&mut tx, dialect, &events, now).await?;
         tx.commit().await?;
         Ok(events.len())
     }

@@ -117,6 +117,16 @@ impl Dialect {
         }
     }
 
+    /// The `n`th parameter (from 1): `$n`, or `?` on SQLite, where
+    /// parameters are numbered in the order they appear, so a statement
+    /// built with these must use each one once, in order.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite => "?".to_string(),
+        }
+    }
+
     /// `?, ?, ?` or `$1, $2, $3`, for an `IN (…)` that is the statement's
     /// only parameters.
     pub fn list_placeholders(self, n: usize) -> String {
