@@ -361,8 +361,25 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         counters: crate::edge::Counters::default(),
     });
 
+    let reminders = if config.outreach.reminders.enabled {
+        let r = &config.outreach.reminders;
+        let (sms, email) = r.templates().context("outreach.reminders")?;
+        Some(turnout_outreach::reminders::Reminders {
+            queue: turnout_outreach::queue::Queue::new(store.clone()),
+            optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
+            clock: Arc::clone(&clock),
+            before: Duration::from_secs(r.before_minutes * 60),
+            window: Default::default(),
+            sms,
+            email,
+            smart_encoding: config.outreach.sms.smart_encoding.0,
+        })
+    } else {
+        None
+    };
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(
             worker.run(Duration::from_millis(500), Arc::clone(&send_now), {
                 let mut stop = shutdown_rx.clone();
@@ -420,6 +437,13 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             }
         })),
     ];
+    if let Some(reminders) = reminders {
+        let interval = Duration::from_millis(config.outreach.reminders.interval_ms.max(10));
+        let mut stop = shutdown_rx.clone();
+        background.push(tokio::spawn(reminders.run(interval, async move {
+            let _ = stop.changed().await;
+        })));
+    }
 
     let settings = crate::server::Settings {
         header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),

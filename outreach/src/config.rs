@@ -18,6 +18,38 @@ pub struct OutreachConfig {
     /// The reply to HELP and INFO.
     pub help_text: Option<String>,
     pub worker: WorkerConfig,
+    pub reminders: RemindersConfig,
+}
+
+/// Event reminders (`reminders.rs`). Templates see the person's fields,
+/// `event` (the event as served) and `timeslot` (`start_date`,
+/// `end_date`, and `local`: the start in the event's zone, e.g.
+/// "Sat Dec 5, 10:00 AM EST").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemindersConfig {
+    pub enabled: bool,
+    /// How long before a timeslot starts.
+    pub before_minutes: u64,
+    /// How often due reminders are looked for.
+    pub interval_ms: u64,
+    pub sms: String,
+    pub email_subject: String,
+    pub email_body: String,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        RemindersConfig {
+            enabled: true,
+            before_minutes: 24 * 60,
+            interval_ms: 60_000,
+            sms: "Reminder: {{ event.title }} starts {{ timeslot.local }}. Reply STOP to opt out."
+                .into(),
+            email_subject: "Reminder: {{ event.title }}, {{ timeslot.local }}".into(),
+            email_body: "Hi {{ given_name | default(\"there\") }},\n\nSee you at {{ event.title }}, which starts {{ timeslot.local }}.\n".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +236,34 @@ impl Default for WorkerConfig {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+impl RemindersConfig {
+    /// The compiled SMS and email templates (checked by `validate`).
+    pub fn templates(
+        &self,
+    ) -> Result<(crate::templates::Compiled, crate::templates::Compiled), ConfigError> {
+        use crate::queue::Channel;
+        use crate::templates::Source;
+        let sms = Source {
+            subject: None,
+            body: self.sms.clone(),
+            html: None,
+        }
+        .compile(Channel::Sms, "outreach.reminders.sms");
+        let email = Source {
+            subject: Some(self.email_subject.clone()),
+            body: self.email_body.clone(),
+            html: None,
+        }
+        .compile(Channel::Email, "outreach.reminders.email");
+        match (sms, email) {
+            (Ok(s), Ok(e)) => Ok((s, e)),
+            _ => Err(ConfigError(
+                "outreach.reminders: a template does not compile".into(),
+            )),
+        }
+    }
+}
+
 impl OutreachConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.to_string()));
@@ -274,6 +334,32 @@ impl OutreachConfig {
                 return Err(ConfigError(format!(
                     "outreach.{name}.max_per_second must be a positive number"
                 )));
+            }
+        }
+        if self.reminders.enabled {
+            for (name, source, channel) in [
+                ("sms", &self.reminders.sms, crate::queue::Channel::Sms),
+                (
+                    "email_body",
+                    &self.reminders.email_body,
+                    crate::queue::Channel::Email,
+                ),
+            ] {
+                let parsed = crate::templates::Source {
+                    subject: (channel == crate::queue::Channel::Email)
+                        .then(|| self.reminders.email_subject.clone()),
+                    body: source.clone(),
+                    html: None,
+                };
+                if let Err(e) = parsed.compile(channel, "template") {
+                    return Err(ConfigError(format!(
+                        "outreach.reminders.{name}: {}",
+                        e.iter()
+                            .map(|f| format!("{}: {}", f.field, f.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )));
+                }
             }
         }
         if self.worker.batch == 0 || self.worker.lease_secs == 0 || self.worker.max_attempts < 1 {

@@ -14,6 +14,7 @@ pub mod keywords;
 pub mod providers;
 pub mod queue;
 pub mod recipients;
+pub mod reminders;
 pub mod segments;
 pub mod templates;
 /// Provider peers for tests and benchmarks.

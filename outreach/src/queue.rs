@@ -67,6 +67,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0008_segments.sql"),
         postgres: include_str!("../migrations/0008_segments.sql"),
     },
+    Migration {
+        version: 9,
+        name: "reminders",
+        sqlite: include_str!("../migrations/0009_reminders.sql"),
+        postgres: include_str!("../migrations/0009_reminders.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,11 +337,27 @@ impl Queue {
             return Ok(Vec::new());
         }
         let mut tx = self.store.pool().begin().await?;
+        let ids = self.enqueue_in(&mut tx, messages, now).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// [`Queue::enqueue`] inside the caller's transaction, so a message
+    /// and the record of why it was queued commit together.
+    pub async fn enqueue_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        messages: &[NewMessage],
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
         let last: i64 = sqlx::query_scalar(
             "UPDATE outreach_state SET value = value + $1 WHERE name = 'id' RETURNING value",
         )
         .bind(messages.len() as i64)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let first = last - messages.len() as i64 + 1;
         let ids: Vec<i64> = (first..=last).collect();
@@ -370,15 +392,14 @@ impl Queue {
                     .bind(m.error.as_deref())
                     .bind(sms_segments(m));
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut **tx).await?;
             let statuses: Vec<(i64, Status)> = chunk_ids
                 .iter()
                 .zip(chunk)
                 .map(|(id, m)| (*id, m.status))
                 .collect();
-            log_events(&mut tx, dialect, &statuses, now, None).await?;
+            log_events(tx, dialect, &statuses, now, None).await?;
         }
-        tx.commit().await?;
         Ok(ids)
     }
 

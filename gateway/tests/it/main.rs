@@ -13,6 +13,7 @@ mod messages;
 mod paths;
 mod proxy;
 mod rate_limits;
+mod reminders;
 mod search_api;
 mod store_suite;
 mod support;

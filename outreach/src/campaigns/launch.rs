@@ -26,7 +26,7 @@ use crate::templates::Compiled;
 use crate::unsubscribe::tokens::Tokens;
 
 /// People read per page of the audience.
-pub const PAGE: usize = 1000;
+pub const PAGE: usize = 5000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
