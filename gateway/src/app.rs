@@ -102,6 +102,7 @@ pub async fn outreach_worker(
         sms: providers.sms,
         email: providers.email,
         sms_failover: providers.sms_failover,
+        reaped_at: Default::default(),
         breakers: Arc::new(turnout_outreach::breaker::Breakers::new(
             o.worker.breaker_failures,
             Duration::from_secs(o.worker.breaker_open_secs),

@@ -13,10 +13,15 @@
 //! on PostgreSQL, so any number of workers in any number of processes each
 //! get distinct rows. On SQLite the claiming statement holds the database
 //! write lock.
+//!
+//! Statements whose text changes with the batch (row lists, id lists) are
+//! sent unprepared (`persistent(false)`): preparing each would cost a
+//! round trip and churn the connection's statement cache for a text that
+//! never comes back.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use turnout_core::store::{BULK_PARAMS, Dialect, Migration, Store, StoreError};
+use turnout_core::store::{Dialect, Migration, Store, StoreError};
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -72,6 +77,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reminders",
         sqlite: include_str!("../migrations/0009_reminders.sql"),
         postgres: include_str!("../migrations/0009_reminders.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "ready_index",
+        sqlite: include_str!("../migrations/0010_ready_index.sql"),
+        postgres: include_str!("../migrations/0010_ready_index.sql"),
     },
 ];
 
@@ -364,8 +375,8 @@ impl Queue {
         let dialect = self.store.dialect();
         let columns = 14;
         for (chunk_ids, chunk) in ids
-            .chunks(BULK_PARAMS / columns)
-            .zip(messages.chunks(BULK_PARAMS / columns))
+            .chunks(dialect.bulk_rows(columns))
+            .zip(messages.chunks(dialect.bulk_rows(columns)))
         {
             let sql = format!(
                 "INSERT INTO outreach_messages (id, channel, recipient, campaign_id, person_id, \
@@ -374,7 +385,7 @@ impl Queue {
                  VALUES {}",
                 dialect.values_placeholders(chunk.len(), columns)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for (id, m) in chunk_ids.iter().zip(chunk) {
                 q = q
                     .bind(*id)
@@ -501,24 +512,28 @@ impl Queue {
         now: i64,
     ) -> Result<std::collections::HashSet<i64>, StoreError> {
         let mut handed = std::collections::HashSet::with_capacity(ids.len());
-        for chunk in ids.chunks(BULK_PARAMS - 3) {
+        // Ids as literals: 500 keep the statement small (see
+        // `Dialect::bulk_rows`).
+        for chunk in ids.chunks(500) {
             if chunk.is_empty() {
                 continue;
             }
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            // Ids as literals and no condition on status, as in
+            // `finish_many`, so the rows are found by primary key.
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
             let sql = format!(
                 "UPDATE outreach_messages SET handed_over = 1, updated_at = $1 \
-                 WHERE lease_owner = $2 AND status = 'sending' AND lease_until > $1 \
-                 AND id IN ({}) RETURNING id",
+                 WHERE lease_owner = $2 AND lease_until > $1 AND id IN ({}) RETURNING id",
                 list.join(", ")
             );
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(owner);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            handed.extend(q.fetch_all(self.store.pool()).await?);
+            handed.extend(
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .persistent(false)
+                    .bind(now)
+                    .bind(owner)
+                    .fetch_all(self.store.pool())
+                    .await?,
+            );
         }
         Ok(handed)
     }
@@ -556,10 +571,10 @@ impl Queue {
         // One statement per chunk: every row's new values in a VALUES
         // list, joined on id (both dialects take UPDATE … FROM).
         const COLUMNS: usize = 8;
-        for chunk in outcomes.chunks((BULK_PARAMS - 2) / COLUMNS) {
+        for chunk in outcomes.chunks(dialect.bulk_rows(COLUMNS)) {
             let columns: Vec<Columns<'_>> = chunk.iter().map(|(_, o)| Columns::of(o)).collect();
             let sql = format!(
-                "WITH v (id, status, not_before, provider, provider_id, code, error, back) AS (VALUES {}) \
+                "WITH v (id, status, not_before, provider, provider_id, code, error, back) AS MATERIALIZED (VALUES {}) \
                  UPDATE outreach_messages SET status = v.status, \
                    not_before = COALESCE(v.not_before, outreach_messages.not_before), \
                    provider = COALESCE(v.provider, outreach_messages.provider), \
@@ -567,13 +582,28 @@ impl Queue {
                    error_code = v.code, error = v.error, attempts = outreach_messages.attempts - v.back, \
                    lease_owner = NULL, lease_until = NULL, handed_over = 0, updated_at = {now_p} \
                  FROM v WHERE outreach_messages.id = v.id AND outreach_messages.lease_owner = {owner_p} \
-                   AND outreach_messages.status = 'sending' \
+                   AND outreach_messages.id IN ({ids}) \
                  RETURNING outreach_messages.id",
                 dialect.values_placeholders(chunk.len(), COLUMNS),
                 now_p = dialect.placeholder(chunk.len() * COLUMNS + 1),
                 owner_p = dialect.placeholder(chunk.len() * COLUMNS + 2),
+                // MATERIALIZED: the rows' values are computed once; a plan
+                // that loops over them (PostgreSQL picks one while the
+                // table's statistics are young) then reads a stored list
+                // instead of evaluating 2,000 parameters per row (28 ms a
+                // batch of 256 → 2 ms).
+                // The ids again, as literals, and no condition on status (a
+                // row leased to `owner` is 'sending'): PostgreSQL then finds
+                // the rows by primary key instead of walking the partial
+                // index of 'sending' rows, dead versions included (30 ms a
+                // batch after 30k messages).
+                ids = chunk
+                    .iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             );
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).persistent(false);
             for ((id, _), c) in chunk.iter().zip(&columns) {
                 q = q
                     .bind(*id)
@@ -756,7 +786,7 @@ async fn log_events_detailed(
     events: &[(i64, Status, Option<&str>)],
     now: i64,
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(BULK_PARAMS / 4) {
+    for chunk in events.chunks(dialect.bulk_rows(4)) {
         if chunk.is_empty() {
             continue;
         }
@@ -764,7 +794,7 @@ async fn log_events_detailed(
             "INSERT INTO outreach_message_events (message_id, at, status, detail) VALUES {}",
             dialect.values_placeholders(chunk.len(), 4)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for (id, status, detail) in chunk {
             q = q.bind(*id).bind(now).bind(status.as_str()).bind(*detail);
         }
@@ -780,7 +810,7 @@ pub(crate) async fn log_events(
     now: i64,
     detail: Option<&str>,
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(BULK_PARAMS / 4) {
+    for chunk in events.chunks(dialect.bulk_rows(4)) {
         if chunk.is_empty() {
             continue;
         }
@@ -788,7 +818,7 @@ pub(crate) async fn log_events(
             "INSERT INTO outreach_message_events (message_id, at, status, detail) VALUES {}",
             dialect.values_placeholders(chunk.len(), 4)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for (id, status) in chunk {
             q = q.bind(*id).bind(now).bind(status.as_str()).bind(detail);
         }

@@ -286,7 +286,7 @@ impl Reminders {
     ) -> Result<HashMap<i64, T>, StoreError> {
         let ids: Vec<i64> = ids.into_iter().collect();
         let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(turnout_core::store::BULK_PARAMS) {
+        for chunk in ids.chunks(self.store().dialect().bulk_rows(1)) {
             let sql = format!(
                 "SELECT id, doc FROM search_records WHERE deleted_at IS NULL AND id IN ({})",
                 in_list(self.store().dialect(), chunk.len())

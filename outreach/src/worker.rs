@@ -76,11 +76,15 @@ pub struct Settings {
     pub batch: usize,
     pub send_timeout: Duration,
     pub backoff: Backoff,
+    /// How often expired leases are settled: they are rare, and on
+    /// PostgreSQL the search walks every dead row version the queue left.
+    pub reap_every: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            reap_every: Duration::from_secs(5),
             lease: Duration::from_secs(60),
             batch: 64,
             send_timeout: Duration::from_secs(15),
@@ -105,6 +109,8 @@ pub struct Worker {
     pub sms_failover: Option<Arc<dyn Provider>>,
     /// Circuit breakers, shared by the process's workers.
     pub breakers: Arc<Breakers>,
+    /// When this worker last settled expired leases (unix ms).
+    pub reaped_at: Arc<std::sync::atomic::AtomicI64>,
     /// Unique per worker (process id and a random part, say): leases are
     /// held in its name.
     pub owner: String,
@@ -147,7 +153,12 @@ impl Worker {
     /// One round: reap, claim, send. Returns how many messages it handled.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = millis(&*self.clock);
-        self.queue.reap(now).await?;
+        let last = self.reaped_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now < last || now - last >= self.settings.reap_every.as_millis() as i64 {
+            self.queue.reap(now).await?;
+            self.reaped_at
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+        }
         let lease_until = now + self.settings.lease.as_millis() as i64;
         let claimed = if self.throttles.is_empty() {
             self.queue

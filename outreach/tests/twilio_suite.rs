@@ -168,11 +168,13 @@ async fn rig(backend: Backend) -> Rig {
         throttles: Vec::new(),
         sms_failover: None,
         breakers: Default::default(),
+        reaped_at: Default::default(),
         owner: "w1".into(),
         settings: Settings {
             batch: 8,
             send_timeout: Duration::from_millis(500),
             lease: Duration::from_secs(60),
+            reap_every: Duration::from_secs(5),
             backoff: Backoff {
                 base: Duration::from_secs(2),
                 max: Duration::from_secs(600),

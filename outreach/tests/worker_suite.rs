@@ -37,6 +37,7 @@ fn worker(q: &Queue, clock: &Arc<ManualClock>, dir: &Path, owner: &str) -> Worke
         throttles: Vec::new(),
         sms_failover: None,
         breakers: Default::default(),
+        reaped_at: Default::default(),
         owner: owner.into(),
         settings: Settings {
             batch: 16,

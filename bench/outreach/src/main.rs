@@ -81,7 +81,7 @@ async fn wait(dir: &str, url: &str, n: i64) {
             );
             return;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -127,6 +127,24 @@ impl Dialect {
         }
     }
 
+    /// Rows of `columns` parameters each that one bulk statement should
+    /// carry. SQLite: as many as [`BULK_PARAMS`] allows (no network, and
+    /// fewer statements are faster). PostgreSQL: about [`NET_PARAMS`]
+    /// parameters (a few KB), because sqlx does not set TCP_NODELAY: a
+    /// message larger than the connection's first send window (16 KB)
+    /// leaves a tail that Nagle's algorithm holds until the server's
+    /// delayed ACK, 40 ms a statement. Measured on a queue worker: 1.7k
+    /// messages/s with 2,000-parameter statements, 10k/s under 16 KB. A
+    /// column of long text (a 64-character hash, say) should count as
+    /// several.
+    pub fn bulk_rows(self, columns: usize) -> usize {
+        let params = match self {
+            Dialect::Sqlite => BULK_PARAMS,
+            Dialect::Postgres => NET_PARAMS,
+        };
+        (params / columns.max(1)).max(1)
+    }
+
     /// `?, ?, ?` or `$1, $2, $3`, for an `IN (…)` that is the statement's
     /// only parameters.
     pub fn list_placeholders(self, n: usize) -> String {
@@ -143,6 +161,10 @@ impl Dialect {
 /// Parameters per statement built with the [`Dialect`] placeholders:
 /// under SQLite's limit (32766) and PostgreSQL's (65535).
 pub const BULK_PARAMS: usize = 30_000;
+
+/// Parameters per bulk statement over a network connection (PostgreSQL);
+/// see [`Dialect::bulk_rows`].
+pub const NET_PARAMS: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -206,7 +206,7 @@ impl Launcher<'_> {
              AND person_id IN ({})",
             dialect.list_placeholders(ids.len())
         );
-        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).persistent(false);
         for id in ids {
             q = q.bind(*id);
         }

@@ -113,7 +113,9 @@ impl OptOuts {
     ) -> Result<std::collections::HashMap<String, Reason>, StoreError> {
         let mut found = std::collections::HashMap::new();
         let dialect = self.store.dialect();
-        for chunk in addresses.chunks(turnout_core::store::BULK_PARAMS) {
+        // A hash is 64 characters: count it as several parameters, so
+        // the statement stays small (see `Dialect::bulk_rows`).
+        for chunk in addresses.chunks(dialect.bulk_rows(8)) {
             if chunk.is_empty() {
                 continue;
             }
@@ -124,7 +126,8 @@ impl OptOuts {
                 channel.as_str(),
                 dialect.list_placeholders(hashes.len())
             );
-            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            let mut q =
+                sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).persistent(false);
             for h in &hashes {
                 q = q.bind(h.as_str());
             }

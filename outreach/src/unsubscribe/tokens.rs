@@ -1,7 +1,7 @@
 //! Unsubscribe tokens in the store: minted per recipient of a bulk email,
 //! kept as hashes, looked up when the link is followed.
 
-use turnout_core::store::{BULK_PARAMS, StoreError};
+use turnout_core::store::StoreError;
 use turnout_core::{Store, token};
 
 #[derive(Debug, Clone)]
@@ -20,8 +20,8 @@ impl Tokens {
         let dialect = self.store.dialect();
         let mut tx = self.store.pool().begin().await?;
         for (chunk_a, chunk_t) in addresses
-            .chunks(BULK_PARAMS / 3)
-            .zip(tokens.chunks(BULK_PARAMS / 3))
+            .chunks(dialect.bulk_rows(3))
+            .zip(tokens.chunks(dialect.bulk_rows(3)))
         {
             if chunk_a.is_empty() {
                 continue;
@@ -30,7 +30,7 @@ impl Tokens {
                 "INSERT INTO outreach_unsubscribe_tokens (token_hash, address, created_at) VALUES {}",
                 dialect.values_placeholders(chunk_a.len(), 3)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for (a, t) in chunk_a.iter().zip(chunk_t) {
                 q = q.bind(token::sha256_hex(t)).bind(a.as_str()).bind(now);
             }
