@@ -165,6 +165,16 @@ impl Channel {
     }
 }
 
+/// Which messages a claim takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub channel: Option<Channel>,
+    /// Only this campaign's.
+    pub campaign: Option<i64>,
+    /// Not these campaigns' (they are claimed under their own limits).
+    pub except_campaigns: Vec<i64>,
+}
+
 /// A message to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -436,13 +446,41 @@ impl Queue {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
+        let scope = Scope {
+            channel,
+            ..Scope::default()
+        };
+        self.claim_scope(owner, &scope, now, lease_until, limit)
+            .await
+    }
+
+    /// [`Queue::claim`] of the messages in `scope` only.
+    pub async fn claim_scope(
+        &self,
+        owner: &str,
+        scope: &Scope,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let only = match channel {
-            Some(c) => format!(" AND channel = '{}'", c.as_str()),
-            None => String::new(),
-        };
+        // Only enum names and ids go into the text.
+        let mut only = String::new();
+        if let Some(c) = scope.channel {
+            only.push_str(&format!(" AND channel = '{}'", c.as_str()));
+        }
+        if let Some(id) = scope.campaign {
+            only.push_str(&format!(" AND campaign_id = {id}"));
+        }
+        if !scope.except_campaigns.is_empty() {
+            let ids: Vec<String> = scope.except_campaigns.iter().map(i64::to_string).collect();
+            only.push_str(&format!(
+                " AND (campaign_id IS NULL OR campaign_id NOT IN ({}))",
+                ids.join(", ")
+            ));
+        }
         let dialect = self.store.dialect();
         let lock = match dialect {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",

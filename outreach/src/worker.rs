@@ -26,7 +26,7 @@ use crate::breaker::{Breakers, Permit};
 use crate::consent::optouts::{OptOuts, Reason};
 use crate::consent::window::Held;
 use crate::providers::{Failure, Outgoing, Provider};
-use crate::queue::{Channel, Claimed, Outcome, Queue};
+use crate::queue::{Channel, Claimed, Outcome, Queue, Scope};
 use crate::throttle::Throttle;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,33 +160,76 @@ impl Worker {
                 .store(now, std::sync::atomic::Ordering::Relaxed);
         }
         let lease_until = now + self.settings.lease.as_millis() as i64;
-        let claimed = if self.throttles.is_empty() {
-            self.queue
-                .claim(&self.owner, now, lease_until, self.settings.batch)
-                .await?
-        } else {
-            // Claim per channel only what its limit lets go now.
-            let mut all = Vec::new();
-            for channel in [Channel::Sms, Channel::Email] {
-                let throttle = self.throttles.iter().find(|(c, _)| *c == channel);
-                let allowed = match throttle {
-                    Some((_, t)) => t.take(self.clock.now_nanos(), self.settings.batch).await?,
-                    None => self.settings.batch,
-                };
-                let got = self
-                    .queue
-                    .claim_channel(&self.owner, Some(channel), now, lease_until, allowed)
-                    .await?;
-                if let Some((_, t)) = throttle {
-                    t.give_back(allowed - got.len()).await?;
-                }
-                all.extend(got);
-            }
-            all
-        };
+        let claimed = self.claim(now, lease_until).await?;
         let n = claimed.len();
         self.send_batch(claimed).await?;
         Ok(n)
+    }
+
+    /// Claims what the limits let go now: each limited campaign's messages
+    /// under its own limit (and its channel's), then the rest under their
+    /// channel's.
+    async fn claim(&self, now: i64, lease_until: i64) -> Result<Vec<Claimed>, StoreError> {
+        let batch = self.settings.batch;
+        let now_ns = self.clock.now_nanos();
+        let channel_limit =
+            |c: Channel| self.throttles.iter().find(|(x, _)| *x == c).map(|(_, t)| t);
+        let limited = crate::campaigns::limits::running(self.queue.store()).await?;
+        let mut all = Vec::new();
+        for l in &limited {
+            let mut allowed = l.throttle.take(now_ns, batch).await?;
+            if let Some(ct) = channel_limit(l.channel) {
+                let granted = ct.take(now_ns, allowed).await?;
+                l.throttle.give_back(allowed - granted).await?;
+                allowed = granted;
+            }
+            let scope = Scope {
+                campaign: Some(l.id),
+                ..Scope::default()
+            };
+            let got = self
+                .queue
+                .claim_scope(&self.owner, &scope, now, lease_until, allowed)
+                .await?;
+            l.throttle.give_back(allowed - got.len()).await?;
+            if let Some(ct) = channel_limit(l.channel) {
+                ct.give_back(allowed - got.len()).await?;
+            }
+            all.extend(got);
+        }
+        let except: Vec<i64> = limited.iter().map(|l| l.id).collect();
+        if self.throttles.is_empty() {
+            let scope = Scope {
+                except_campaigns: except,
+                ..Scope::default()
+            };
+            all.extend(
+                self.queue
+                    .claim_scope(&self.owner, &scope, now, lease_until, batch)
+                    .await?,
+            );
+            return Ok(all);
+        }
+        for channel in [Channel::Sms, Channel::Email] {
+            let allowed = match channel_limit(channel) {
+                Some(t) => t.take(now_ns, batch).await?,
+                None => batch,
+            };
+            let scope = Scope {
+                channel: Some(channel),
+                campaign: None,
+                except_campaigns: except.clone(),
+            };
+            let got = self
+                .queue
+                .claim_scope(&self.owner, &scope, now, lease_until, allowed)
+                .await?;
+            if let Some(t) = channel_limit(channel) {
+                t.give_back(allowed - got.len()).await?;
+            }
+            all.extend(got);
+        }
+        Ok(all)
     }
 
     /// Runs rounds until `stop` resolves: at once after a full batch (more

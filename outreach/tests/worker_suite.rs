@@ -269,9 +269,65 @@ async fn a_limit_lets_out_the_burst_then_the_rate(backend: Backend) {
     assert_eq!(outbox(&dir, "sms.ndjson").len(), 12);
 }
 
+/// A campaign's `max_per_second` holds its own messages back (across
+/// workers: the limit is in the store) while other messages go freely.
+async fn a_campaigns_own_limit_holds_only_its_messages(backend: Backend) {
+    let (q, clock, dir) = setup(backend).await;
+    let now = now_ms(&clock);
+    let campaigns = turnout_outreach::campaigns::Campaigns::new(q.store().clone());
+    let body = serde_json::json!({"name": "Slow", "channel": "sms", "template": {"body": "hi"},
+        "audience": {"person_ids": [1]}, "max_per_second": 2});
+    let spec = turnout_outreach::campaigns::Spec::parse(body.as_object().unwrap()).unwrap();
+    let campaign = campaigns.create(&spec, "k", now).await.unwrap();
+    use turnout_outreach::campaigns::CampaignStatus::{Draft, Running};
+    assert!(
+        campaigns
+            .transition(campaign.id, &[Draft], Running, now)
+            .await
+            .unwrap()
+    );
+    let message = |i: i64, campaign_id: Option<i64>| NewMessage {
+        channel: Channel::Sms,
+        recipient: format!("+1215555{i:04}"),
+        campaign_id,
+        person_id: Some(i),
+        sender_key: None,
+        payload: "{\"body\": \"hi\"}".into(),
+        not_before: now,
+        status: Status::Queued,
+        error_code: None,
+        error: None,
+    };
+    let mut messages: Vec<NewMessage> = (0..6).map(|i| message(i, Some(campaign.id))).collect();
+    messages.extend((10..13).map(|i| message(i, None)));
+    q.enqueue(&messages, now).await.unwrap();
+    let (a, b) = (worker(&q, &clock, &dir, "a"), worker(&q, &clock, &dir, "b"));
+    // Two workers together: the burst of 2 from the campaign, and every
+    // other message.
+    let (x, y) = tokio::join!(a.run_once(), b.run_once());
+    assert_eq!(x.unwrap() + y.unwrap(), 2 + 3);
+    assert_eq!(a.run_once().await.unwrap() + b.run_once().await.unwrap(), 0);
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(
+        a.run_once().await.unwrap() + b.run_once().await.unwrap(),
+        1,
+        "2 per second"
+    );
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        a.run_once().await.unwrap() + b.run_once().await.unwrap(),
+        2,
+        "the burst again"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(a.run_once().await.unwrap() + b.run_once().await.unwrap(), 1);
+    assert_eq!(outbox(&dir, "sms.ndjson").len(), 9);
+}
+
 turnout_core::on_both_stores!(
     every_message_reaches_the_outbox_once,
     a_handed_over_message_of_a_dead_worker_ends_unknown,
     consent_is_checked_again_before_each_send,
     a_limit_lets_out_the_burst_then_the_rate,
+    a_campaigns_own_limit_holds_only_its_messages,
 );

@@ -50,8 +50,9 @@ async fn registered_people_get_one_reminder_by_consent(backend: Backend) {
     c.outreach.reminders.before_minutes = 180;
     c.outreach.reminders.interval_ms = 30;
     let dir = c.data_dir.clone();
-    // 17:00 UTC: noon in Philadelphia, 09:00 in San Francisco.
-    let clock = Arc::new(ManualClock::at(at("2026-12-01T17:00:00Z")));
+    // 14:00 UTC, five hours before the first timeslot: nothing is due
+    // while the registrations are made.
+    let clock = Arc::new(ManualClock::at(at("2026-12-01T14:00:00Z")));
     let mut app = TestApp::start_with(c, clock.clone(), None).await;
     app.create_plan(
         json!({"name": "staff", "rate_per_second": 1000, "burst": 1000,
@@ -138,11 +139,19 @@ async fn registered_people_get_one_reminder_by_consent(backend: Backend) {
         .unwrap();
     assert!(cancelled.status().is_success());
 
-    // Two hours before the first timeslot: Ana by text, Ben by email.
-    until("Ana's and Ben's reminders", || {
-        outbox(&dir, "sms.ndjson").len() == 1 && outbox(&dir, "email.ndjson").len() == 1
-    })
-    .await;
+    // 17:00 UTC (noon in Philadelphia), two hours before the first
+    // timeslot: Ana by text, Ben by email.
+    clock.set(at("2026-12-01T17:00:00Z"));
+    let started = Instant::now();
+    while !(outbox(&dir, "sms.ndjson").len() == 1 && outbox(&dir, "email.ndjson").len() == 1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never: Ana's and Ben's reminders: {:?} {:?}",
+            outbox(&dir, "sms.ndjson"),
+            outbox(&dir, "email.ndjson")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Many more rounds of the task: still one each, and none for Cal or Eve.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let texts = outbox(&dir, "sms.ndjson");

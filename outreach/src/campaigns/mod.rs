@@ -4,8 +4,10 @@
 //! - `spec`: what a client writes, parsed and checked once.
 //! - `store`: the campaign rows, their status and their live stats.
 //! - `launch`: audience → consent → render → enqueue, page by page.
+//! - `limits`: a campaign's own messages-per-second.
 
 pub mod launch;
+pub mod limits;
 pub mod spec;
 pub mod store;
 
