@@ -1,9 +1,13 @@
-//! SMS and email outreach (the outreach issue builds it out). So far the
-//! pure rules every later part relies on: SMS segment counting
-//! (`segments`), inbound keywords (`keywords`), the recipient's send
-//! window (`consent::window`), Twilio's webhook signature
-//! (`webhooks::twilio_signature`), templates, unsubscribe tokens, and what
-//! a provider's answer means for a message (`providers`).
+//! SMS and email outreach: messages go into a durable queue in the store
+//! (`queue`) and out through providers (`providers`: log, Twilio, SNS,
+//! SES) by workers (`worker`) that check consent (`consent`) and send
+//! windows again right before each call, under per-provider limits
+//! (`throttle`) and circuit breakers (`breaker`). Campaigns (`campaigns`)
+//! turn a people search into one message per person; reminders
+//! (`reminders`) follow event registrations; webhooks (`webhooks`) and
+//! unsubscribe links (`unsubscribe`) bring the answers back. `http` is
+//! the API the gateway mounts; `testing` holds the provider peers the
+//! tests and benchmarks use.
 
 pub mod breaker;
 pub mod campaigns;

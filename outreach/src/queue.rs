@@ -841,6 +841,8 @@ async fn log_events_detailed(
     Ok(())
 }
 
+/// Records that each of `events` entered its status at `now`, all with
+/// the same detail.
 pub(crate) async fn log_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     dialect: Dialect,
@@ -848,19 +850,7 @@ pub(crate) async fn log_events(
     now: i64,
     detail: Option<&str>,
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(dialect.bulk_rows(4)) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO outreach_message_events (message_id, at, status, detail) VALUES {}",
-            dialect.values_placeholders(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for (id, status) in chunk {
-            q = q.bind(*id).bind(now).bind(status.as_str()).bind(detail);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let detailed: Vec<(i64, Status, Option<&str>)> =
+        events.iter().map(|(id, s)| (*id, *s, detail)).collect();
+    log_events_detailed(tx, dialect, &detailed, now).await
 }
