@@ -384,10 +384,12 @@ impl Queue {
         let ids: Vec<i64> = (first..=last).collect();
         let dialect = self.store.dialect();
         let columns = 14;
-        for (chunk_ids, chunk) in ids
-            .chunks(dialect.bulk_rows(columns))
-            .zip(messages.chunks(dialect.bulk_rows(columns)))
-        {
+        let mut offset = 0;
+        for chunk in dialect.chunks(messages, columns, |m| {
+            m.payload.len() + m.recipient.len() + 96
+        }) {
+            let chunk_ids = &ids[offset..offset + chunk.len()];
+            offset += chunk.len();
             let sql = format!(
                 "INSERT INTO outreach_messages (id, channel, recipient, campaign_id, person_id, \
                  sender_key, payload, status, not_before, created_at, updated_at, error_code, error, \

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use sqlx::{Any, AnyPool, Row, Transaction};
-use turnout_core::store::{BULK_PARAMS, MAX_BATCH_PARAMS, Migration, Store, StoreError};
+use turnout_core::store::{MAX_BATCH_PARAMS, Migration, Store, StoreError};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
@@ -209,7 +209,9 @@ impl SearchStore {
             return Ok(());
         }
         let dialect = self.store.dialect();
-        for chunk in writes.chunks(BULK_PARAMS / 6) {
+        // Documents are long: statements are cut by size as well as rows
+        // (see `Dialect::chunks`).
+        for chunk in dialect.chunks(writes, 6, |r| r.doc.len() + 48) {
             let sql = format!(
                 "INSERT INTO search_records (id, kind, doc, timezone_given, created_at, modified_at) \
                  VALUES {} ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, \
@@ -242,7 +244,7 @@ impl SearchStore {
                 .iter()
                 .flat_map(|r| r.identifiers.iter().map(move |i| (i.as_str(), r.id)))
                 .collect();
-            for pairs in pairs.chunks(BULK_PARAMS / 3) {
+            for pairs in dialect.chunks(&pairs, 3, |(i, _)| i.len() + 24) {
                 let sql = format!(
                     "INSERT INTO search_identifiers (kind, identifier, record_id) VALUES {}",
                     dialect.values_placeholders(pairs.len(), 3)
@@ -269,7 +271,7 @@ impl SearchStore {
         .await?;
         let mut seq = last - ids.len() as i64;
         let dialect = self.store.dialect();
-        for chunk in ids.chunks(BULK_PARAMS / 2) {
+        for chunk in ids.chunks(dialect.bulk_rows(2)) {
             let sql = format!(
                 "INSERT INTO search_changes (seq, record_id) VALUES {}",
                 dialect.values_placeholders(chunk.len(), 2)

@@ -145,6 +145,32 @@ impl Dialect {
         (params / columns.max(1)).max(1)
     }
 
+    /// `items` cut into statements' worth: at most [`Dialect::bulk_rows`]
+    /// rows each and, on PostgreSQL, about [`NET_BYTES`] of `size` (the
+    /// bytes a row's values take), for rows that carry long text such as
+    /// a stored document. Every piece has at least one row.
+    pub fn chunks<T>(self, items: &[T], columns: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+        let rows = self.bulk_rows(columns);
+        let bytes = match self {
+            Dialect::Sqlite => usize::MAX,
+            Dialect::Postgres => NET_BYTES,
+        };
+        let mut out = Vec::new();
+        let (mut start, mut used) = (0usize, 0usize);
+        for (i, item) in items.iter().enumerate() {
+            let n = size(item);
+            if i > start && (i - start >= rows || used.saturating_add(n) > bytes) {
+                out.push(&items[start..i]);
+                (start, used) = (i, 0);
+            }
+            used = used.saturating_add(n);
+        }
+        if start < items.len() {
+            out.push(&items[start..]);
+        }
+        out
+    }
+
     /// `?, ?, ?` or `$1, $2, $3`, for an `IN (…)` that is the statement's
     /// only parameters.
     pub fn list_placeholders(self, n: usize) -> String {
@@ -165,6 +191,10 @@ pub const BULK_PARAMS: usize = 30_000;
 /// Parameters per bulk statement over a network connection (PostgreSQL);
 /// see [`Dialect::bulk_rows`].
 pub const NET_PARAMS: usize = 500;
+
+/// Bytes of values per bulk statement over a network connection; see
+/// [`Dialect::bulk_rows`] (the first send window is 16 KB).
+pub const NET_BYTES: usize = 12 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -272,6 +302,37 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn chunks_keep_postgres_statements_small_and_sqlite_ones_long() {
+        use super::Dialect;
+        let docs: Vec<usize> = vec![5_000; 10];
+        let pg = Dialect::Postgres.chunks(&docs, 6, |d| *d);
+        assert_eq!(
+            pg.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [2, 2, 2, 2, 2]
+        );
+        assert_eq!(Dialect::Sqlite.chunks(&docs, 6, |d| *d).len(), 1);
+        // A row larger than the budget still goes, alone.
+        let huge = [50_000usize, 1, 1];
+        assert_eq!(
+            Dialect::Postgres
+                .chunks(&huge, 1, |d| *d)
+                .iter()
+                .map(|c| c.len())
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // The row count applies too.
+        let small = vec![1usize; 1_000];
+        assert_eq!(Dialect::Postgres.chunks(&small, 10, |d| *d).len(), 20);
+        assert!(
+            Dialect::Postgres
+                .chunks(&Vec::<usize>::new(), 1, |d| *d)
+                .is_empty()
+        );
+    }
+
     #[test]
     fn sqlite_bulk_placeholders_are_anonymous() {
         assert_eq!(
