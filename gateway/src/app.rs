@@ -84,16 +84,11 @@ pub async fn outreach_worker(
         ),
     ] {
         if let Some(rate) = rate {
-            // A burst of one second's worth lets a worker claim whole
-            // batches without ever exceeding the rate over a second.
-            let burst = rate.ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
-            let throttle = turnout_outreach::throttle::Throttle::per_second(
+            let throttle = turnout_outreach::throttle::Throttle::second_burst(
                 store.clone(),
                 channel.as_str(),
                 rate,
-                burst,
-            )
-            .await?;
+            );
             throttles.push((channel, Arc::new(throttle)));
         }
     }

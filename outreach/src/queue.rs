@@ -434,25 +434,7 @@ impl Queue {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_channel(owner, None, now, lease_until, limit)
-            .await
-    }
-
-    /// [`Queue::claim`], of one channel only (when its provider has a
-    /// limit of its own).
-    pub async fn claim_channel(
-        &self,
-        owner: &str,
-        channel: Option<Channel>,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        let scope = Scope {
-            channel,
-            ..Scope::default()
-        };
-        self.claim_scope(owner, &scope, now, lease_until, limit)
+        self.claim_scope(owner, &Scope::default(), now, lease_until, limit)
             .await
     }
 
@@ -530,17 +512,7 @@ impl Queue {
     /// Marks the message as handed to the provider, committed before the
     /// call. False when the lease is no longer `owner`'s: do not send.
     pub async fn hand_over(&self, id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE outreach_messages SET handed_over = 1, updated_at = $1 \
-             WHERE id = $2 AND lease_owner = $3 AND status = 'sending' AND lease_until > $1",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(owner)
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        Ok(self.hand_over_many(&[id], owner, now).await?.contains(&id))
     }
 
     /// [`Queue::hand_over`] for a batch, in one statement: the ids whose

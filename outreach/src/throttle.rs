@@ -29,23 +29,23 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// The limit named `name` (a channel), created on first use.
-    pub async fn per_second(
-        store: Store,
-        name: &str,
-        rate: f64,
-        burst: u32,
-    ) -> Result<Self, StoreError> {
-        sqlx::query("INSERT INTO outreach_throttles (name, tat) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .execute(store.pool())
-            .await?;
-        Ok(Throttle {
+    /// The limit named `name` (a channel, a campaign); its row is created
+    /// by the first `take`.
+    pub fn per_second(store: Store, name: &str, rate: f64, burst: u32) -> Self {
+        Throttle {
             store,
             name: name.to_string(),
             interval: (1e9 / rate.max(1e-9)).round().max(1.0) as i64,
             burst: i64::from(burst.max(1)),
-        })
+        }
+    }
+
+    /// `rate` per second with a burst of one second's worth (at least
+    /// one): a worker can claim whole batches without ever exceeding the
+    /// rate over a second.
+    pub fn second_burst(store: Store, name: &str, rate: f64) -> Self {
+        let burst = rate.ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+        Self::per_second(store, name, rate, burst)
     }
 
     /// Takes up to `want` permits at `now` (unix nanoseconds) and returns
@@ -54,10 +54,21 @@ impl Throttle {
         let mut tx = self.store.pool().begin().await?;
         // The no-op write takes the row's write lock first (on SQLite the
         // database's), so two workers never read the same arrival time.
-        sqlx::query("UPDATE outreach_throttles SET tat = tat WHERE name = $1")
+        let locked = sqlx::query("UPDATE outreach_throttles SET tat = tat WHERE name = $1")
+            .bind(&self.name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if locked == 0 {
+            // First use: the insert holds the lock the same way; a
+            // concurrent first use waits for it and then finds the row.
+            sqlx::query(
+                "INSERT INTO outreach_throttles (name, tat) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+            )
             .bind(&self.name)
             .execute(&mut *tx)
             .await?;
+        }
         let tat: i64 = sqlx::query_scalar("SELECT tat FROM outreach_throttles WHERE name = $1")
             .bind(&self.name)
             .fetch_one(&mut *tx)

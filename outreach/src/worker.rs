@@ -356,33 +356,35 @@ impl Worker {
 
     /// The message as its provider takes it, or why it is not sent now.
     fn prepare(&self, m: &Claimed) -> Result<Outgoing, Outcome> {
-        match serde_json::from_str::<Payload>(&m.payload) {
-            Ok(Payload {
-                window: Some(held), ..
-            }) if self.outside(&held) => Err(Outcome::Defer {
-                until: held.next_open(self.now_utc()).timestamp_millis(),
-            }),
-            Ok(p) => Ok(match m.channel {
-                Channel::Sms => Outgoing::Sms {
-                    id: m.id,
-                    to: m.recipient.clone(),
-                    body: p.body,
-                    bulk: m.campaign_id.is_some(),
-                },
-                Channel::Email => Outgoing::Email {
-                    id: m.id,
-                    to: m.recipient.clone(),
-                    subject: p.subject.unwrap_or_default(),
-                    text: p.body,
-                    html: p.html,
-                    headers: p.headers,
-                },
-            }),
-            Err(e) => Err(Outcome::Failed {
-                code: "unreadable_payload".into(),
-                reason: e.to_string(),
-            }),
+        let p = serde_json::from_str::<Payload>(&m.payload).map_err(|e| Outcome::Failed {
+            code: "unreadable_payload".into(),
+            reason: e.to_string(),
+        })?;
+        if let Some(held) = &p.window {
+            let now = self.now_utc();
+            let opens = held.next_open(now);
+            if opens > now {
+                return Err(Outcome::Defer {
+                    until: opens.timestamp_millis(),
+                });
+            }
         }
+        Ok(match m.channel {
+            Channel::Sms => Outgoing::Sms {
+                id: m.id,
+                to: m.recipient.clone(),
+                body: p.body,
+                bulk: m.campaign_id.is_some(),
+            },
+            Channel::Email => Outgoing::Email {
+                id: m.id,
+                to: m.recipient.clone(),
+                subject: p.subject.unwrap_or_default(),
+                text: p.body,
+                html: p.html,
+                headers: p.headers,
+            },
+        })
     }
 
     /// The channel's provider, then (SMS) the failover provider.
@@ -492,11 +494,6 @@ impl Worker {
 
     fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::DateTime::from_timestamp_millis(millis(&*self.clock)).unwrap_or_default()
-    }
-
-    fn outside(&self, held: &Held) -> bool {
-        let now = self.now_utc();
-        held.next_open(now) > now
     }
 
     fn outcome_of(&self, failure: Failure, attempts: i64) -> Outcome {

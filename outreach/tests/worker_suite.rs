@@ -249,11 +249,12 @@ async fn a_limit_lets_out_the_burst_then_the_rate(backend: Backend) {
     let mut w = worker(&q, &clock, &dir, "w");
     w.throttles = vec![(
         Channel::Sms,
-        Arc::new(
-            turnout_outreach::throttle::Throttle::per_second(q.store().clone(), "sms", 10.0, 5)
-                .await
-                .unwrap(),
-        ),
+        Arc::new(turnout_outreach::throttle::Throttle::per_second(
+            q.store().clone(),
+            "sms",
+            10.0,
+            5,
+        )),
     )];
     assert_eq!(w.run_once().await.unwrap(), 5, "the burst");
     assert_eq!(

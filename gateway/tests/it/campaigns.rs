@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use turnout_core::ManualClock;
 use turnout_core::store::testing::Backend;
 
-use crate::support::{TestApp, config_on, problem};
+use crate::support::{TestApp, config_on, outbox, problem};
 
 fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(s).unwrap().into()
@@ -78,11 +78,7 @@ impl Rig {
     }
 
     fn texts(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("outbox").join("sms.ndjson"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        outbox(&self.dir, "sms.ndjson")
     }
 
     /// Waits (bounded) until every message of the campaign is settled.
@@ -430,11 +426,7 @@ async fn a_search_audience_and_who_may_run_campaigns(backend: Backend) {
 
 impl Rig {
     fn emails(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("outbox").join("email.ndjson"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        outbox(&self.dir, "email.ndjson")
     }
 
     async fn email_campaign(&self, people: &[i64]) -> Value {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, config, problem};
+use crate::support::{TestApp, config, outbox, problem};
 
 async fn app() -> (TestApp, String, String, std::path::PathBuf) {
     let c = config();
@@ -35,14 +35,6 @@ async fn post(app: &TestApp, key: &str, body: Value, idem: Option<&str>) -> reqw
         req = req.header("idempotency-key", i);
     }
     req.send().await.unwrap()
-}
-
-fn outbox(dir: &std::path::Path, file: &str) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("outbox").join(file))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 async fn until_sent(app: &TestApp, key: &str, id: i64) -> Value {

@@ -10,18 +10,10 @@ use serde_json::{Value, json};
 use turnout_core::ManualClock;
 use turnout_core::store::testing::Backend;
 
-use crate::support::{TestApp, config_on};
+use crate::support::{TestApp, config_on, outbox};
 
 fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(s).unwrap().into()
-}
-
-fn outbox(dir: &std::path::Path, file: &str) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("outbox").join(file))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> Value {

@@ -248,6 +248,15 @@ pub async fn refused_addr() -> String {
     format!("http://{addr}")
 }
 
+/// The lines the `log` provider wrote to `<data_dir>/outbox/<file>`.
+pub fn outbox(dir: &std::path::Path, file: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("outbox").join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 pub async fn problem(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let ctype = resp

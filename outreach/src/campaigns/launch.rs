@@ -297,13 +297,8 @@ impl Launcher<'_> {
                 continue;
             };
             if let Some(reason) = blocked.get(&address) {
-                let status = if reason.is_opt_out() {
-                    Status::OptedOut
-                } else {
-                    Status::Suppressed
-                };
                 out.push(Planned {
-                    message: base(status, address, Some(reason.as_str()), None),
+                    message: base(reason.status(), address, Some(reason.as_str()), None),
                     rendered: None,
                 });
                 continue;

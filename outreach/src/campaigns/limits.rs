@@ -30,18 +30,10 @@ pub async fn running(store: &Store) -> Result<Vec<Limited>, StoreError> {
             continue;
         };
         if let Some(rate) = spec.max_per_second {
-            // A second's worth at once, at least one.
-            let burst = rate.ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
             out.push(Limited {
                 id,
                 channel: spec.channel,
-                throttle: Throttle::per_second(
-                    store.clone(),
-                    &format!("campaign:{id}"),
-                    rate,
-                    burst,
-                )
-                .await?,
+                throttle: Throttle::second_burst(store.clone(), &format!("campaign:{id}"), rate),
             });
         }
     }

@@ -6,7 +6,7 @@
 use turnout_core::store::StoreError;
 use turnout_core::{Store, token};
 
-use crate::queue::Channel;
+use crate::queue::{Channel, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -34,6 +34,15 @@ impl Reason {
     /// deliverability.
     pub fn is_opt_out(self) -> bool {
         matches!(self, Reason::Stop | Reason::Carrier | Reason::Unsubscribe)
+    }
+
+    /// The status of a message not sent for this reason.
+    pub fn status(self) -> Status {
+        if self.is_opt_out() {
+            Status::OptedOut
+        } else {
+            Status::Suppressed
+        }
     }
 
     fn parse(raw: &str) -> Option<Reason> {

@@ -33,9 +33,17 @@ fn date(ms: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 async fn load(api: &OutreachApi, raw: &str) -> Result<Campaign, Problem> {
-    let not_found = || Problem::not_found("no such campaign");
-    let id: i64 = raw.parse().map_err(|_| not_found())?;
-    api.campaigns.get(id).await?.ok_or_else(not_found)
+    let id: i64 = raw
+        .parse()
+        .map_err(|_| Problem::not_found("no such campaign"))?;
+    find(api, id).await
+}
+
+async fn find(api: &OutreachApi, id: i64) -> Result<Campaign, Problem> {
+    api.campaigns
+        .get(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such campaign"))
 }
 
 async fn view(api: &OutreachApi, c: &Campaign) -> Result<Value, Problem> {
@@ -207,12 +215,7 @@ async fn test(
     let rendered = template
         .render(&Value::Object(vars))
         .map(|r| r.for_channel(channel, api.smart_encoding))
-        .map_err(|e| {
-            Problem::validation(vec![FieldError::new(
-                format!("template.{}", e.part),
-                e.error.0,
-            )])
-        })?;
+        .map_err(|e| e.problem())?;
     let payload = serde_json::to_string(&rendered).map_err(|e| Problem::internal(&e))?;
     let blocked = api.optouts.check_many(channel, &addresses).await?;
     let now = api.now_ms();
@@ -221,8 +224,7 @@ async fn test(
         .map(|a| {
             let (status, code) = match blocked.get(a) {
                 None => (Status::Queued, None),
-                Some(r) if r.is_opt_out() => (Status::OptedOut, Some(r.as_str().to_string())),
-                Some(r) => (Status::Suppressed, Some(r.as_str().to_string())),
+                Some(r) => (r.status(), Some(r.as_str().to_string())),
             };
             NewMessage {
                 channel,
@@ -288,12 +290,7 @@ async fn launch(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem>
         )
         .await?;
     api.wake.notify_one();
-    let c = api
-        .campaigns
-        .get(c.id)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such campaign"))?;
-    Ok(Json(view(api, &c).await?))
+    Ok(Json(view(api, &find(api, c.id).await?).await?))
 }
 
 async fn control(api: &OutreachApi, c: &Campaign, action: &str) -> Result<Json<Value>, Problem> {
@@ -343,12 +340,7 @@ async fn control(api: &OutreachApi, c: &Campaign, action: &str) -> Result<Json<V
     if to == CampaignStatus::Running {
         api.wake.notify_one();
     }
-    let c = api
-        .campaigns
-        .get(c.id)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such campaign"))?;
-    Ok(Json(view(api, &c).await?))
+    Ok(Json(view(api, &find(api, c.id).await?).await?))
 }
 
 /// `GET /v1/campaigns/{id}/messages?status=&per_page=&cursor=`: in id

@@ -185,20 +185,14 @@ pub async fn create(
     let rendered = compiled
         .render(&Value::Object(context))
         .map(|r| r.for_channel(channel, api.smart_encoding))
-        .map_err(|e| {
-            Problem::validation(vec![FieldError::new(
-                format!("template.{}", e.part),
-                e.error.0,
-            )])
-        })?;
+        .map_err(|e| e.problem())?;
     // Transactional sends check the opt-out and suppression list now
     // (and the worker again before the send); an address on it is
     // recorded, not sent.
     let blocked = api.optouts.check(channel, &to.address).await?;
     let (status, error_code) = match blocked {
         None => (Status::Queued, None),
-        Some(r) if r.is_opt_out() => (Status::OptedOut, Some(r.as_str().to_string())),
-        Some(r) => (Status::Suppressed, Some(r.as_str().to_string())),
+        Some(r) => (r.status(), Some(r.as_str().to_string())),
     };
     let payload = serde_json::to_string(&rendered).map_err(|e| Problem::internal(&e))?;
     let now = api.clock.now_nanos().div_euclid(1_000_000);

@@ -41,6 +41,17 @@ pub struct RenderError {
     pub error: TemplateError,
 }
 
+impl RenderError {
+    /// The caller's 422 when there is one recipient and the caller is
+    /// waiting (a campaign instead fails that one message).
+    pub fn problem(&self) -> turnout_core::Problem {
+        turnout_core::Problem::validation(vec![FieldError::new(
+            format!("template.{}", self.part),
+            self.error.0.clone(),
+        )])
+    }
+}
+
 pub struct Compiled {
     body: Template,
     subject: Option<Template>,
