@@ -37,6 +37,12 @@ pub const MIGRATIONS: &[turnout_core::store::Migration] = &[
         sqlite: include_str!("../migrations/0002_idempotency.sql"),
         postgres: include_str!("../migrations/0002_idempotency.sql"),
     },
+    turnout_core::store::Migration {
+        version: 3,
+        name: "auth",
+        sqlite: include_str!("../migrations/0003_auth.sql"),
+        postgres: include_str!("../migrations/0003_auth.sql"),
+    },
 ];
 
 /// Opens the configured store and brings its schema up to date.
@@ -71,6 +77,7 @@ pub async fn outreach_worker(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<turnout_outreach::worker::Worker> {
     let o = &config.outreach;
+    let store_for_codes = store.clone();
     let callback = public_base(config).map(|b| format!("{b}/webhooks/twilio/status"));
     let providers = turnout_outreach::providers::build::build(o, &config.data_dir, callback)
         .await
@@ -106,6 +113,11 @@ pub async fn outreach_worker(
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
         throttles,
         owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
+        codes: Some(Arc::new(
+            turnout_outreach::codes::CodeKey::load_or_create(&store_for_codes)
+                .await
+                .context("loading the sign-in code key")?,
+        )),
         settings: turnout_outreach::worker::Settings {
             batch: o.worker.batch,
             lease: Duration::from_secs(o.worker.lease_secs),
@@ -116,6 +128,83 @@ pub async fn outreach_worker(
             ..Default::default()
         },
     })
+}
+
+/// Sign-in: signing keys loaded (the first one made on first start), and
+/// everything the endpoints need. Returns the keys too, for the JWKS
+/// route and the background reload.
+#[allow(clippy::too_many_arguments)]
+async fn sign_in(
+    config: &Config,
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    records: turnout_search::records::Records,
+    engine: Arc<dyn turnout_search::engine::Engine>,
+    public_url: &str,
+    send_now: Arc<tokio::sync::Notify>,
+    index_wake: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<(crate::auth::Auth, Arc<crate::auth::signing::SigningKeys>)> {
+    use crate::auth;
+    let a = &config.auth;
+    let keys = Arc::new(
+        auth::signing::SigningKeys::open(
+            store.clone(),
+            clock.now().timestamp(),
+            (a.access_ttl_secs + a.leeway_secs) as i64,
+        )
+        .await
+        .context("loading the token signing keys")?,
+    );
+    let tokens = Arc::new(auth::tokens::Tokens {
+        keys: Arc::clone(&keys),
+        clock: Arc::clone(clock),
+        issuer: a.issuer.clone().unwrap_or_else(|| {
+            if config.public_url.is_some() {
+                public_url.to_string()
+            } else {
+                "turnout".into()
+            }
+        }),
+        audience: a.audience.clone(),
+        ttl_secs: a.access_ttl_secs as i64,
+        leeway_secs: a.leeway_secs as i64,
+    });
+    let codes = Arc::new(
+        turnout_outreach::codes::CodeKey::load_or_create(store)
+            .await
+            .context("loading the sign-in code key")?,
+    );
+    let log_provider = config.outreach.sms.provider
+        == turnout_outreach::config::SmsProviderKind::Log
+        || config.outreach.email.provider == turnout_outreach::config::EmailProviderKind::Log;
+    let auth = auth::Auth {
+        store: store.clone(),
+        otp: auth::otp::Otp {
+            store: store.clone(),
+            codes,
+            queue: turnout_outreach::queue::Queue::new(store.clone()),
+            optouts: turnout_outreach::consent::optouts::OptOuts::new(store.clone()),
+            countries: auth::destination::SmsCountries::parse(&a.otp.sms_countries)
+                .map_err(anyhow::Error::msg)?,
+            config: a.otp.clone(),
+            clock: Arc::clone(clock),
+            wake: send_now,
+        },
+        people: auth::people::People {
+            store: store.clone(),
+            records,
+            engine,
+        },
+        tokens,
+        refresh: auth::refresh::RefreshTokens {
+            store: store.clone(),
+            ttl_ms: (a.refresh_ttl_days * 86_400_000) as i64,
+        },
+        clock: Arc::clone(clock),
+        outbox_dir: log_provider.then(|| config.data_dir.clone()),
+        index_wake,
+    };
+    Ok((auth, keys))
 }
 
 /// `public_url` without a trailing slash, when configured.
@@ -278,6 +367,18 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         wake: Arc::clone(&send_now),
     });
     let worker = outreach_worker(&config, store.clone(), Arc::clone(&clock)).await?;
+    let (auth, signing_keys) = sign_in(
+        &config,
+        &store,
+        &clock,
+        search_api.records.clone(),
+        Arc::clone(&search_api.engine),
+        &search_api.public_url,
+        Arc::clone(&send_now),
+        Arc::clone(&search_api.wake),
+    )
+    .await?;
+    let tokens = Arc::clone(&auth.tokens);
     // Provider webhooks: no API key; each checks its provider's signature.
     let webhooks =
         turnout_outreach::webhooks::twilio::router(Arc::new(
@@ -337,6 +438,10 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         store.clone(),
         Arc::clone(&search_api.engine),
     ))
+    .merge(crate::auth::http::jwks_router(
+        Arc::clone(&signing_keys),
+        Arc::clone(&clock),
+    ))
     .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") });
 
     let shared = Arc::new(crate::edge::Shared {
@@ -348,6 +453,8 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         local,
         search: turnout_search::http::router(search_api),
         outreach: turnout_outreach::http::router(outreach_api),
+        auth: crate::auth::http::router(Arc::new(auth)),
+        tokens,
         store: store.clone(),
         control: tokio::runtime::Handle::current(),
         max_body_bytes: config.server.max_body_bytes,
@@ -390,6 +497,21 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
                 let _ = stop.changed().await;
             }
         })),
+        tokio::spawn(every(
+            Duration::from_millis(config.auth.reload_ms.max(10)),
+            shutdown_rx.clone(),
+            {
+                let keys = Arc::clone(&signing_keys);
+                move || {
+                    let keys = Arc::clone(&keys);
+                    async move {
+                        if let Err(err) = keys.reload().await {
+                            tracing::warn!(error = %err, "reloading the signing keys failed");
+                        }
+                    }
+                }
+            },
+        )),
         tokio::spawn(Arc::clone(&follower).run(
             Duration::from_millis(config.sync.poll_ms.max(10)),
             shutdown_rx.clone(),

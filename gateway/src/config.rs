@@ -48,6 +48,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Providers, limits, footer and worker settings (`turnout_outreach::config`).
     pub outreach: turnout_outreach::config::OutreachConfig,
+    /// App-user sign-in: tokens and one-time codes (`auth::config`).
+    pub auth: crate::auth::config::AuthConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
 }
@@ -69,6 +71,7 @@ impl Default for Config {
             log: LogConfig::default(),
             search: SearchConfig::default(),
             outreach: Default::default(),
+            auth: Default::default(),
             upstreams: Vec::new(),
             routes: Vec::new(),
         }
@@ -289,14 +292,19 @@ pub struct RouteConfig {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub auth: RouteAuth,
+    /// `auth = "user"` routes only: the least role a token must carry
+    /// (`volunteer`, the default, `organizer` or `admin`).
+    #[serde(default)]
+    pub role: Option<turnout_search::model::resources::Role>,
     #[serde(default)]
     pub strip_prefix: bool,
 }
 
 /// The top-level keys an environment variable may override; other
 /// `TURNOUT_*` variables (the test suites' own, say) are left alone.
-const TOP_LEVEL: [&str; 16] = [
+const TOP_LEVEL: [&str; 17] = [
     "listen",
+    "auth",
     "data_dir",
     "public_url",
     "admin_token",
@@ -413,7 +421,7 @@ impl Config {
                     r.prefix,
                     crate::routes::BUILT_IN
                         .iter()
-                        .map(|(p, _)| *p)
+                        .map(|(p, ..)| *p)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
@@ -425,12 +433,30 @@ impl Config {
                 crate::keys::Scope::try_from(s.clone())
                     .map_err(|e| ConfigError::Invalid(format!("route {:?}: {e}", r.prefix)))?;
             }
-            if r.auth == RouteAuth::User {
+            if r.role.is_some() && r.auth != RouteAuth::User {
                 return invalid(format!(
-                    "route {:?}: auth = \"user\" needs app-user sign-in, which this version does not have yet",
+                    "route {:?}: a role applies to auth = \"user\" routes only",
                     r.prefix
                 ));
             }
+        }
+        crate::auth::destination::SmsCountries::parse(&self.auth.otp.sms_countries)
+            .map_err(ConfigError::Invalid)?;
+        for (name, text) in [
+            ("sms_text", &self.auth.otp.sms_text),
+            ("email_text", &self.auth.otp.email_text),
+        ] {
+            if !text.contains(turnout_outreach::codes::MARK) {
+                return invalid(format!(
+                    "auth.otp.{name} must contain {} where the code goes",
+                    turnout_outreach::codes::MARK
+                ));
+            }
+        }
+        if self.auth.access_ttl_secs == 0 || self.auth.otp.max_attempts == 0 {
+            return invalid(
+                "auth.access_ttl_secs and auth.otp.max_attempts must be above 0".into(),
+            );
         }
         Ok(())
     }

@@ -147,6 +147,10 @@ enum KeyCommand {
     Enable { id: String },
     /// Refuse a key's requests for good.
     Revoke { id: String },
+    /// Publish a new key for signing user tokens; it starts signing after
+    /// `auth.rotation_delay_secs`, and the old one keeps verifying until
+    /// its tokens expire.
+    RotateSigning,
 }
 
 #[derive(Subcommand)]
@@ -243,6 +247,29 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys(KeyCommand::RotateSigning) => {
+            let store = turnout_gateway::app::open_store(&config).await?;
+            let kid = turnout_gateway::auth::signing::rotate(
+                &store,
+                clock.now().timestamp(),
+                config.auth.rotation_delay_secs as i64,
+            )
+            .await?;
+            turnout_gateway::keys::store::record_audit(
+                &store,
+                &turnout_gateway::keys::store::AuditEntry {
+                    actor: actor(),
+                    action: "signing_key.rotate".into(),
+                    target: format!("signing_key:{kid}"),
+                    before: None,
+                    after: Some(json!({"kid": kid})),
+                },
+                clock.now().timestamp(),
+            )
+            .await?;
+            print(&json!({"kid": kid, "signs_in_secs": config.auth.rotation_delay_secs}));
+            Ok(())
+        }
         Command::Keys(cmd) => {
             let admin = cli_admin(&config, clock).await?;
             match cmd {
@@ -295,6 +322,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     let (k, p) = admin.revoke_key(&actor(), &id).await.map_err(admin_error)?;
                     print(&views::key(&k, &p));
                 }
+                KeyCommand::RotateSigning => unreachable!("handled above"),
             }
             Ok(())
         }

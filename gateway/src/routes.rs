@@ -9,17 +9,21 @@ use std::sync::Arc;
 use crate::config::{RouteAuth, RouteConfig};
 use crate::keys::Scope;
 use crate::proxy::upstream::Upstream;
+use turnout_search::model::resources::Role;
 
-/// The prefixes turnout serves itself (the search crate's router); config
-/// routes may not claim them or anything under them.
-pub const BUILT_IN: [(&str, BuiltIn); 7] = [
-    ("/v1/people", BuiltIn::Search),
-    ("/v1/events", BuiltIn::Search),
-    ("/v1/attendances", BuiltIn::Search),
-    ("/v1/messages", BuiltIn::Outreach),
-    ("/v1/templates", BuiltIn::Outreach),
-    ("/v1/campaigns", BuiltIn::Outreach),
-    ("/v1/inbound", BuiltIn::Outreach),
+/// The prefixes turnout serves itself, and whether they need a user
+/// token; config routes may not claim them or anything under them.
+pub const BUILT_IN: [(&str, BuiltIn, RouteAuth); 10] = [
+    ("/v1/people", BuiltIn::Search, RouteAuth::Key),
+    ("/v1/events", BuiltIn::Search, RouteAuth::Key),
+    ("/v1/attendances", BuiltIn::Search, RouteAuth::Key),
+    ("/v1/me/attendances", BuiltIn::Search, RouteAuth::User),
+    ("/v1/messages", BuiltIn::Outreach, RouteAuth::Key),
+    ("/v1/templates", BuiltIn::Outreach, RouteAuth::Key),
+    ("/v1/campaigns", BuiltIn::Outreach, RouteAuth::Key),
+    ("/v1/inbound", BuiltIn::Outreach, RouteAuth::Key),
+    ("/v1/auth", BuiltIn::Auth, RouteAuth::Key),
+    ("/v1/me", BuiltIn::Auth, RouteAuth::User),
 ];
 
 /// A service turnout serves itself.
@@ -30,6 +34,8 @@ pub enum BuiltIn {
     /// Messages, templates, campaigns and inbound replies: the outreach
     /// crate's router.
     Outreach,
+    /// Sign-in and the signed-in person's account (`auth/http.rs`).
+    Auth,
 }
 
 #[derive(Debug)]
@@ -45,6 +51,8 @@ pub struct Route {
     /// Route-level scopes; built-in routes decide per endpoint instead.
     pub scopes: Vec<Scope>,
     pub auth: RouteAuth,
+    /// On user routes, the least role the token must carry.
+    pub role: Role,
     pub strip_prefix: bool,
     pub target: Target,
 }
@@ -88,15 +96,17 @@ impl RouteTable {
                         })
                         .collect(),
                     auth: c.auth,
+                    role: c.role.unwrap_or_default(),
                     strip_prefix: c.strip_prefix,
                     target: Target::Upstream(upstream),
                 })
             })
-            .chain(BUILT_IN.iter().map(|(prefix, service)| {
+            .chain(BUILT_IN.iter().map(|(prefix, service, auth)| {
                 Arc::new(Route {
                     prefix: Arc::from(*prefix),
                     scopes: Vec::new(),
-                    auth: RouteAuth::Key,
+                    auth: *auth,
+                    role: Role::Volunteer,
                     strip_prefix: false,
                     target: Target::BuiltIn(*service),
                 })
@@ -129,7 +139,7 @@ pub fn segment_prefix(prefix: &str, path: &str) -> bool {
 pub fn claims_built_in(prefix: &str) -> bool {
     BUILT_IN
         .iter()
-        .any(|(b, _)| segment_prefix(b, prefix) || segment_prefix(prefix, b))
+        .any(|(b, ..)| segment_prefix(b, prefix) || segment_prefix(prefix, b))
 }
 
 /// A configured prefix: `/v1/...`, plain segments only, no trailing slash.

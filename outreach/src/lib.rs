@@ -11,8 +11,10 @@
 
 pub mod breaker;
 pub mod campaigns;
+pub mod codes;
 pub mod config;
 pub mod consent;
+pub mod erasure;
 pub mod http;
 pub mod keywords;
 pub mod providers;

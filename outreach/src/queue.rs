@@ -84,6 +84,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0010_ready_index.sql"),
         postgres: include_str!("../migrations/0010_ready_index.sql"),
     },
+    Migration {
+        version: 11,
+        name: "secrets",
+        sqlite: include_str!("../migrations/0011_secrets.sql"),
+        postgres: include_str!("../migrations/0011_secrets.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

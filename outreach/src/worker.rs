@@ -114,6 +114,9 @@ pub struct Worker {
     /// Unique per worker (process id and a random part, say): leases are
     /// held in its name.
     pub owner: String,
+    /// Fills in sign-in codes (see `codes`); without it a message that
+    /// carries one fails rather than going out with the mark in it.
+    pub codes: Option<Arc<crate::codes::CodeKey>>,
     pub settings: Settings,
 }
 
@@ -130,6 +133,10 @@ struct Payload {
     /// Campaign messages only: the send window in the recipient's zones.
     #[serde(default)]
     window: Option<Held>,
+    /// Sign-in codes only: the challenge whose code replaces
+    /// [`crate::codes::MARK`] (the code itself is never stored).
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// An address on the opt-out or suppression list.
@@ -356,10 +363,21 @@ impl Worker {
 
     /// The message as its provider takes it, or why it is not sent now.
     fn prepare(&self, m: &Claimed) -> Result<Outgoing, Outcome> {
-        let p = serde_json::from_str::<Payload>(&m.payload).map_err(|e| Outcome::Failed {
+        let mut p = serde_json::from_str::<Payload>(&m.payload).map_err(|e| Outcome::Failed {
             code: "unreadable_payload".into(),
             reason: e.to_string(),
         })?;
+        if let Some(challenge) = p.code.take() {
+            let Some(codes) = &self.codes else {
+                return Err(Outcome::Failed {
+                    code: "no_code_key".into(),
+                    reason: "this worker cannot fill in sign-in codes".into(),
+                });
+            };
+            p.body = codes.fill(&challenge, &p.body);
+            p.subject = p.subject.map(|s| codes.fill(&challenge, &s));
+            p.html = p.html.map(|h| codes.fill(&challenge, &h));
+        }
         if let Some(held) = &p.window {
             let now = self.now_utc();
             let opens = held.next_open(now);

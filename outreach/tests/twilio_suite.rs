@@ -170,6 +170,7 @@ async fn rig(backend: Backend) -> Rig {
         breakers: Default::default(),
         reaped_at: Default::default(),
         owner: "w1".into(),
+        codes: None,
         settings: Settings {
             batch: 8,
             send_timeout: Duration::from_millis(500),

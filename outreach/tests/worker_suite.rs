@@ -39,6 +39,7 @@ fn worker(q: &Queue, clock: &Arc<ManualClock>, dir: &Path, owner: &str) -> Worke
         breakers: Default::default(),
         reaped_at: Default::default(),
         owner: owner.into(),
+        codes: None,
         settings: Settings {
             batch: 16,
             ..Settings::default()

@@ -198,6 +198,7 @@ pub fn people(pairs: &[(String, String)]) -> Result<Query, Vec<FieldError>> {
             skills,
             languages,
             available,
+            contacts: Vec::new(),
         },
         &PEOPLE_FACETS,
     )
@@ -411,6 +412,7 @@ mod tests {
             skills,
             languages,
             available,
+            ..
         } = &query.kind
         else {
             panic!()

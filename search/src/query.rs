@@ -87,6 +87,10 @@ pub enum Kind {
         skills: Vec<String>,
         languages: Vec<LanguageTag>,
         available: Option<Window>,
+        /// Only people with one of these phone numbers (E.164) or email
+        /// addresses (lower case). Not a public parameter: sign-in uses it
+        /// to find the person a verified address belongs to.
+        contacts: Vec<String>,
     },
 }
 

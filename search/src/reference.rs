@@ -92,6 +92,7 @@ pub fn matches(people: &[Person], events: &[Event], s: &Search) -> (Ranked, Face
             skills,
             languages,
             available,
+            ..
         } => {
             for p in people {
                 let point = p

@@ -13,12 +13,20 @@ use std::collections::HashMap;
 use sqlx::{Any, AnyPool, Row, Transaction};
 use turnout_core::store::{MAX_BATCH_PARAMS, Migration, Store, StoreError};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "search",
-    sqlite: include_str!("../migrations/0001_search.sql"),
-    postgres: include_str!("../migrations/0001_search.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "search",
+        sqlite: include_str!("../migrations/0001_search.sql"),
+        postgres: include_str!("../migrations/0001_search.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "attendances_by_person",
+        sqlite: include_str!("../migrations/0002_attendances_by_person.sql"),
+        postgres: include_str!("../migrations/0002_attendances_by_person.sql"),
+    },
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
@@ -544,20 +552,43 @@ impl SearchStore {
         after_id: i64,
         limit: usize,
     ) -> Result<(Vec<AttendanceRow>, i64), StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT id, event_id, timeslot_id, person_id, status, attended, created_at, modified_at ",
-            "FROM search_attendances WHERE event_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        ))
-        .bind(event_id)
+        self.attendances_where("event_id", event_id, after_id, limit)
+            .await
+    }
+
+    /// A person's attendances, the same way.
+    pub async fn attendances_of_person(
+        &self,
+        person_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<AttendanceRow>, i64), StoreError> {
+        self.attendances_where("person_id", person_id, after_id, limit)
+            .await
+    }
+
+    async fn attendances_where(
+        &self,
+        column: &'static str,
+        value: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<AttendanceRow>, i64), StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, event_id, timeslot_id, person_id, status, attended, created_at, modified_at \
+             FROM search_attendances WHERE {column} = $1 AND id > $2 ORDER BY id LIMIT $3"
+        )))
+        .bind(value)
         .bind(after_id)
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM search_attendances WHERE event_id = $1")
-                .bind(event_id)
-                .fetch_one(self.pool())
-                .await?;
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM search_attendances WHERE {column} = $1"
+        )))
+        .bind(value)
+        .fetch_one(self.pool())
+        .await?;
         Ok((
             rows.iter().map(attendance).collect::<Result<_, _>>()?,
             count,

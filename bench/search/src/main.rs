@@ -417,6 +417,7 @@ async fn peer_search(pool: &SqlitePool, s: &Search) -> Answer {
             skills,
             languages,
             available,
+            ..
         } => {
             let w = available.unwrap();
             sqlx::query(

@@ -59,6 +59,10 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/v1/search", get(search::status))
         .route(
+            "/admin/v1/people/{id}",
+            axum::routing::patch(search::set_role),
+        )
+        .route(
             "/admin/v1/search/reindex",
             axum::routing::post(search::reindex),
         )

@@ -1,5 +1,5 @@
 //! Admin endpoints for the search crate: bulk import (streamed), reindex
-//! requests, and where this instance's index stands.
+//! requests, where this instance's index stands, and people's roles.
 
 use std::sync::Arc;
 
@@ -92,4 +92,48 @@ pub async fn status(
         "requested_generation": wanted,
     }))
     .into_response())
+}
+
+/// `PATCH /admin/v1/people/{id}` `{"role"}`: promotes or demotes. A
+/// person's tokens carry the new role from their next refresh.
+pub async fn set_role(
+    State(s): State<AdminState>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+    super::extract::JsonObject(body): super::extract::JsonObject,
+) -> Result<Response, Problem> {
+    use turnout_core::problem::FieldError;
+    use turnout_search::model::Person;
+    let mut errors = FieldError::unknown_fields(&body, &["role"]);
+    let role = body.get("role").cloned();
+    match role.as_ref().and_then(|r| r.as_str()) {
+        Some("volunteer" | "organizer" | "admin") => {}
+        _ => errors.push(FieldError::new(
+            "role",
+            "must be volunteer, organizer or admin",
+        )),
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let not_found = || Problem::not_found("no such person");
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let before: Person = s.search.records.get(id).await?.ok_or_else(not_found)?;
+    let mut patch = serde_json::Map::new();
+    patch.insert("role".into(), role.clone().unwrap_or_default());
+    let after: Person = s.search.records.update(id, patch).await?;
+    s.search.wake.notify_one();
+    crate::keys::store::record_audit(
+        &s.admin.store,
+        &crate::keys::store::AuditEntry {
+            actor: caller.actor,
+            action: "person.role".into(),
+            target: format!("person:{id}"),
+            before: Some(json!({"role": before.role})),
+            after: Some(json!({"role": after.role})),
+        },
+        s.admin.clock.now().timestamp(),
+    )
+    .await?;
+    Ok(Json(after).into_response())
 }

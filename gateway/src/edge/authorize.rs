@@ -1,22 +1,39 @@
-//! May this caller use this route? The one place the answer is given, so
-//! user-token roles (sign-in issue) join here rather than in each service.
+//! May this caller use this route? The one place the answer is given: the
+//! key's scopes and the user token's role, combined here rather than in
+//! each service.
 
 use turnout_core::Problem;
+use turnout_search::model::resources::Role;
 
+use crate::auth::{Caller, User};
 use crate::keys::{KeyEntry, KeyType};
 use crate::routes::Route;
 
-/// What a key may do with people, events and attendances. Personal data
-/// needs a confidential key: a public key ships inside an app and is
-/// assumed extracted. Organizer tokens join here with the sign-in issue.
-pub fn search_access(key: &KeyEntry) -> turnout_search::http::Access {
+/// What a caller may do with people, events and attendances. Personal
+/// data needs a confidential key (a public key ships inside an app and is
+/// assumed extracted) or, for reading, an organizer's token with a key
+/// that holds `events`. A signed-in person acts for themselves through a
+/// key holding `attendances`.
+pub fn search_access(key: &KeyEntry, user: Option<&User>) -> turnout_search::http::Access {
     let confidential = key.key_type == KeyType::Confidential;
+    let events = key.scopes.contains("events");
+    let organizer = user.is_some_and(|u| u.is_at_least(Role::Organizer));
     turnout_search::http::Access {
-        events: key.scopes.contains("events"),
+        events,
         private_events: key.scopes.contains("events:private"),
         events_write: key.scopes.contains("events:write"),
-        people_read: confidential && key.scopes.contains("people:read"),
+        people_read: (confidential && key.scopes.contains("people:read")) || (organizer && events),
         people_write: confidential && key.scopes.contains("people:write"),
+        attend: key.scopes.contains("attendances"),
+        person: user.map(|u| u.person_id),
+    }
+}
+
+/// The sign-in endpoints' view of the caller.
+pub fn caller(key: &KeyEntry, user: Option<User>) -> Caller {
+    Caller {
+        key_id: key.id.to_string(),
+        user,
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! request id ─► path check ─► identify (API key) ─► route ─► authorize (scopes)
-//!            ─► rate limit + quotas ─► read body ─► proxy ─► usage + headers
+//!            ─► authenticate (user token, role) ─► rate limit (per user, per key)
+//!            + quotas ─► read body ─► proxy or built-in ─► usage + headers
 //! ```
 //!
 //! Each step is a function in its own module; this file only runs them in
@@ -13,6 +14,7 @@
 //! Anything else (`/admin/v1/`, `/healthz`, `/metrics`, ...) goes to the
 //! axum router built in `app.rs`.
 
+pub mod authenticate;
 pub mod authorize;
 pub mod body;
 pub mod idempotency;
@@ -53,6 +55,10 @@ pub struct Shared {
     pub search: axum::Router,
     /// Messages (the outreach crate), also run on `control`.
     pub outreach: axum::Router,
+    /// Sign-in and `/v1/me` (auth/http.rs), also run on `control`.
+    pub auth: axum::Router,
+    /// Verifies user tokens.
+    pub tokens: Arc<crate::auth::tokens::Tokens>,
     /// For `Idempotency-Key` on the built-in writes.
     pub store: turnout_core::Store,
     pub control: tokio::runtime::Handle,
@@ -136,6 +142,8 @@ struct Trail {
     key: Option<Arc<crate::keys::KeyEntry>>,
     route: Option<Arc<str>>,
     decision: Option<Decision>,
+    /// The signed-in user's own limit, when the plan sets one.
+    user_decision: Option<Decision>,
     outcome: Outcome,
 }
 
@@ -161,16 +169,22 @@ impl Gateway {
                     key: None,
                     route: None,
                     decision: None,
+                    user_decision: None,
                     outcome: Outcome::Served,
                 },
             )
         };
 
         if let Some(key) = &trail.key {
+            let policy = match (&trail.user_decision, &key.user_policy_header) {
+                (Some(_), Some(with_user)) => with_user,
+                _ => &key.policy_header,
+            };
             ratelimit::apply(
                 response.headers_mut(),
-                &key.policy_header,
+                policy,
                 trail.decision.as_ref(),
+                trail.user_decision.as_ref(),
             );
         }
         response.headers_mut().insert(
@@ -223,6 +237,7 @@ impl Gateway {
             key: None,
             route: None,
             decision: None,
+            user_decision: None,
             outcome: Outcome::Served,
         };
         match self.api_steps(req, request_id, peer, &mut trail).await {
@@ -281,23 +296,44 @@ impl Gateway {
             return Err(Problem::not_found(format!("no route serves {path}")));
         };
         trail.route = Some(Arc::clone(&route.prefix));
-        if let Err(problem) = authorize::check(&key, route) {
-            trail.decision = self.limiter.peek(&key.id, &key.limits, now).await.ok();
-            return Err(problem);
-        }
+        let user = match authorize::check(&key, route)
+            .and_then(|()| authenticate::authenticate(&self.tokens, &parts, route))
+        {
+            Ok(user) => user,
+            Err(problem) => {
+                trail.decision = self.limiter.peek(&key.id, &key.limits, now).await.ok();
+                return Err(problem);
+            }
+        };
 
+        // The user's own limit first, then the key's; a request the key
+        // refuses gives the user's unit back, so a rejected request
+        // consumes nothing.
+        let user_limit = match (&user, &key.user_limits) {
+            (Some(u), Some(limits)) => Some((format!("u:{}:{}", key.plan_id, u.person_id), limits)),
+            _ => None,
+        };
+        if let Some((subject, limits)) = &user_limit {
+            let decision = self
+                .limiter
+                .check(subject, limits, now)
+                .await
+                .map_err(limiter_unavailable)?;
+            let allowed = decision.allowed();
+            self.counters.decision(allowed);
+            trail.user_decision = Some(decision);
+            if !allowed {
+                trail.decision = self.limiter.peek(&key.id, &key.limits, now).await.ok();
+                let refused = trail.user_decision.as_ref().expect("just set");
+                trail.outcome = Outcome::Rejected("rate_limited");
+                return Err(ratelimit::user_rejection(refused));
+            }
+        }
         let decision = self
             .limiter
             .check(&key.id, &key.limits, now)
             .await
-            .map_err(|err| {
-                metrics::counter!("turnout_limiter_errors_total").increment(1);
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "rate_limiter_unavailable",
-                    err.to_string(),
-                )
-            })?;
+            .map_err(limiter_unavailable)?;
         if let Some(observe) = &self.observer {
             observe(&key.id, now, &decision);
         }
@@ -305,6 +341,9 @@ impl Gateway {
         self.counters.decision(allowed);
         trail.decision = Some(decision);
         if !allowed {
+            if let Some((subject, limits)) = &user_limit {
+                let _ = self.limiter.refund(subject, limits, now).await;
+            }
             let (code, response) =
                 ratelimit::rejection_response(trail.decision.as_ref().expect("just set"));
             trail.outcome = Outcome::Rejected(code);
@@ -329,6 +368,10 @@ impl Gateway {
                         Outbound {
                             request_id,
                             client_ip: peer.ip(),
+                            user: user
+                                .as_ref()
+                                .filter(|_| route.auth == crate::config::RouteAuth::User)
+                                .map(|u| (u.person_id, authenticate::role_name(u.role))),
                         },
                     )
                     .await
@@ -341,12 +384,17 @@ impl Gateway {
                 let mut req = Request::from_parts(parts, Body::from(bytes));
                 let router = match service {
                     BuiltIn::Search => {
-                        req.extensions_mut().insert(authorize::search_access(&key));
+                        req.extensions_mut()
+                            .insert(authorize::search_access(&key, user.as_ref()));
                         &self.search
                     }
                     BuiltIn::Outreach => {
                         req.extensions_mut().insert(authorize::sender(&key));
                         &self.outreach
+                    }
+                    BuiltIn::Auth => {
+                        req.extensions_mut().insert(authorize::caller(&key, user));
+                        &self.auth
                     }
                 };
                 let call = router.clone().oneshot(req);
@@ -410,6 +458,15 @@ impl Gateway {
     }
 }
 
+fn limiter_unavailable(err: crate::limiter::LimiterError) -> Problem {
+    metrics::counter!("turnout_limiter_errors_total").increment(1);
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "rate_limiter_unavailable",
+        err.to_string(),
+    )
+}
+
 /// Usage keeps rejection reasons as `&'static str`; problem codes are
 /// mapped back to the fixed set the edge produces.
 fn static_code(code: &str) -> &'static str {
@@ -420,9 +477,10 @@ fn static_code(code: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-const REJECTION_CODES: [&str; 12] = [
+const REJECTION_CODES: [&str; 13] = [
     "invalid_path",
     "invalid_api_key",
+    "invalid_token",
     "key_disabled",
     "not_found",
     "forbidden",

@@ -35,11 +35,44 @@ pub fn state_header(d: &Decision) -> HeaderValue {
     HeaderValue::from_str(&v).expect("ASCII")
 }
 
-pub fn apply(headers: &mut HeaderMap, policy: &HeaderValue, decision: Option<&Decision>) {
+/// Sets both headers; with a user decision, `RateLimit` also carries
+/// `"user";r=..;t=..`.
+pub fn apply(
+    headers: &mut HeaderMap,
+    policy: &HeaderValue,
+    decision: Option<&Decision>,
+    user: Option<&Decision>,
+) {
     headers.insert(POLICY, policy.clone());
-    if let Some(d) = decision {
-        headers.insert(STATE, state_header(d));
+    let state = match (decision, user) {
+        (Some(d), Some(u)) => {
+            let mut v = state_header(d).to_str().expect("ASCII").to_string();
+            let _ = write!(
+                v,
+                ", \"user\";r={};t={}",
+                u.rate.remaining, u.rate.reset_secs
+            );
+            Some(HeaderValue::from_str(&v).expect("ASCII"))
+        }
+        (Some(d), None) => Some(state_header(d)),
+        (None, _) => None,
+    };
+    if let Some(state) = state {
+        headers.insert(STATE, state);
     }
+}
+
+/// The 429 for a signed-in user over their own limit.
+pub fn user_rejection(d: &Decision) -> Problem {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "this user is over their request rate",
+    )
+    .with_header(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&d.retry_after_secs.max(1).to_string()).expect("digits"),
+    )
 }
 
 /// The problem `code` of a refused verdict.

@@ -148,6 +148,23 @@ impl ApiKey {
     }
 }
 
+impl PlanSpec {
+    /// The limit each signed-in user gets on this plan, when it sets one:
+    /// a rate only (no quotas); the burst defaults to one second's worth.
+    pub fn user_limits(&self) -> Option<Limits> {
+        let rate = self.user_rate_per_second?;
+        Some(Limits {
+            rate_per_second: rate,
+            burst: self
+                .user_burst
+                .unwrap_or_else(|| (rate.ceil() as u32).max(1)),
+            quota_per_day: None,
+            quota_per_month: None,
+            timezone: self.timezone,
+        })
+    }
+}
+
 /// The scopes of `scopes` that a public key may not hold, for the 422.
 pub fn forbidden_for_public(scopes: &[Scope]) -> Vec<&str> {
     scopes

@@ -28,6 +28,10 @@ pub struct KeyEntry {
     pub limits: Limits,
     /// `RateLimit-Policy`, computed once per change rather than per request.
     pub policy_header: HeaderValue,
+    /// Each signed-in user's own limit on this plan, and the policy header
+    /// that adds it (`"user";q=..;w=..`).
+    pub user_limits: Option<Limits>,
+    pub user_policy_header: Option<HeaderValue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,17 +122,38 @@ pub fn entry_for(key: &ApiKey, plan: &Plan) -> KeyEntry {
         plan_name: plan.spec.name.clone(),
         scopes: ScopeSet::new(key.effective_scopes(&plan.spec)),
         policy_header: policy_header(&limits),
+        user_policy_header: plan
+            .spec
+            .user_limits()
+            .map(|u| with_user_policy(&limits, &u)),
+        user_limits: plan.spec.user_limits(),
         limits,
     }
+}
+
+fn window_secs(limits: &Limits) -> u64 {
+    (f64::from(limits.burst) / limits.rate_per_second)
+        .ceil()
+        .max(1.0) as u64
+}
+
+/// The key's policy followed by the per-user one.
+fn with_user_policy(limits: &Limits, user: &Limits) -> HeaderValue {
+    let key = policy_header(limits);
+    let value = format!(
+        "{}, \"user\";q={};w={}",
+        key.to_str().expect("ASCII"),
+        user.burst,
+        window_secs(user)
+    );
+    HeaderValue::from_str(&value).expect("policy header is ASCII")
 }
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers, structured
 /// fields). The "rate" policy's window is the time an empty bucket takes to
 /// refill, `burst / rate`, rounded up to whole seconds.
 pub fn policy_header(limits: &Limits) -> HeaderValue {
-    let window = (f64::from(limits.burst) / limits.rate_per_second)
-        .ceil()
-        .max(1.0) as u64;
+    let window = window_secs(limits);
     let mut value = format!("\"rate\";q={};w={}", limits.burst, window);
     if let Some(q) = limits.quota_per_day {
         value.push_str(&format!(", \"day\";q={q};w=86400"));

@@ -50,6 +50,14 @@ async fn next_rev(tx: &mut Transaction<'_, Any>) -> Result<i64, StoreError> {
     Ok(row.try_get(0)?)
 }
 
+/// Records one change made outside plans and keys (a person's role, say).
+pub async fn record_audit(store: &Store, entry: &AuditEntry, at: i64) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
+    audit(&mut tx, entry, at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn audit(
     tx: &mut Transaction<'_, Any>,
     entry: &AuditEntry,

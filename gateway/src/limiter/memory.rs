@@ -275,6 +275,20 @@ impl Limiter for MemoryLimiter {
             self.evaluate(subject, limits, now, false)
         )))
     }
+
+    fn refund<'a>(
+        &'a self,
+        subject: &'a str,
+        limits: &'a Limits,
+        _now: Nanos,
+    ) -> BoxFuture<'a, Result<(), LimiterError>> {
+        let interval = Gcra::new(limits.rate_per_second, limits.burst).interval;
+        let mut shard = self.shard(subject).lock().expect("limiter shard lock");
+        if let Some(state) = shard.get_mut(subject) {
+            state.tat = state.tat.map(|t| t - interval);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +312,27 @@ mod tests {
             .unwrap()
             .timestamp_nanos_opt()
             .unwrap()
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_one_request() {
+        let l = MemoryLimiter::default();
+        let lim = Limits {
+            rate_per_second: 1.0,
+            burst: 2,
+            quota_per_day: None,
+            quota_per_month: None,
+            timezone: Tz::UTC,
+        };
+        let now = at("2026-11-27T12:00:00Z");
+        assert!(l.decide("u", &lim, now).allowed());
+        assert!(l.decide("u", &lim, now).allowed());
+        assert!(!l.decide("u", &lim, now).allowed());
+        futures_util::FutureExt::now_or_never(l.refund("u", &lim, now))
+            .unwrap()
+            .unwrap();
+        assert!(l.decide("u", &lim, now).allowed());
+        assert!(!l.decide("u", &lim, now).allowed());
     }
 
     #[test]

@@ -106,6 +106,19 @@ pub trait Limiter: Send + Sync + 'static {
         limits: &'a Limits,
         now: Nanos,
     ) -> BoxFuture<'a, Result<Decision, LimiterError>>;
+
+    /// Gives back the rate unit an allowed `check` took, when a later
+    /// check of the same request refused it (a user within their limit
+    /// on a key over its own): rejected requests consume nothing. Only the
+    /// rate is given back, so it is for subjects without quotas. Giving a
+    /// unit back never admits more than the limit: at worst the subject
+    /// waits for the time between the check and the refund.
+    fn refund<'a>(
+        &'a self,
+        subject: &'a str,
+        limits: &'a Limits,
+        now: Nanos,
+    ) -> BoxFuture<'a, Result<(), LimiterError>>;
 }
 
 /// Seconds, rounded up, for a duration in nanoseconds.

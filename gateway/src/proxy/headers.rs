@@ -4,7 +4,9 @@
 //! headers (and those the client named in `Connection`), its own
 //! `X-Forwarded-*`, `Forwarded` and `X-Turnout-*` headers (those are ours to
 //! set), the API key, a bearer token, and `Host` (the target's own is used).
-//! We add `X-Request-Id`, `X-Forwarded-For` and `X-Forwarded-Proto`.
+//! We add `X-Request-Id`, `X-Forwarded-For` and `X-Forwarded-Proto`, and
+//! on `auth = "user"` routes `X-Turnout-Person` and `X-Turnout-Role` from
+//! the verified token.
 //! Toward the client: the upstream's headers less hop-by-hop ones.
 
 use std::net::IpAddr;
@@ -61,6 +63,8 @@ pub struct Forwarded<'a> {
     pub request_id: &'a HeaderValue,
     pub client_ip: IpAddr,
     pub proto: &'a HeaderValue,
+    /// The signed-in person's id and role, on user routes.
+    pub user: Option<(i64, &'static str)>,
 }
 
 /// The headers the upstream receives.
@@ -88,6 +92,16 @@ pub fn to_upstream(incoming: &HeaderMap, fwd: &Forwarded<'_>) -> HeaderMap {
         HeaderName::from_static("x-forwarded-proto"),
         fwd.proto.clone(),
     );
+    if let Some((person, role)) = fwd.user {
+        out.insert(
+            HeaderName::from_static("x-turnout-person"),
+            HeaderValue::from(person),
+        );
+        out.insert(
+            HeaderName::from_static("x-turnout-role"),
+            HeaderValue::from_static(role),
+        );
+    }
     out
 }
 
@@ -150,6 +164,7 @@ mod tests {
                 request_id: &rid,
                 client_ip: "10.0.0.7".parse().unwrap(),
                 proto: &proto,
+                user: None,
             },
         );
         for gone in [
@@ -172,6 +187,27 @@ mod tests {
     }
 
     #[test]
+    fn a_user_route_says_who_is_signed_in_and_nothing_the_client_claimed() {
+        let mut h = HeaderMap::new();
+        h.append("x-turnout-person", HeaderValue::from_static("1"));
+        h.append("x-turnout-role", HeaderValue::from_static("admin"));
+        let rid = HeaderValue::from_static("r");
+        let proto = HeaderValue::from_static("http");
+        let out = to_upstream(
+            &h,
+            &Forwarded {
+                request_id: &rid,
+                client_ip: "127.0.0.1".parse().unwrap(),
+                proto: &proto,
+                user: Some((42, "volunteer")),
+            },
+        );
+        assert_eq!(out.get_all("x-turnout-person").iter().count(), 1);
+        assert_eq!(out["x-turnout-person"], "42");
+        assert_eq!(out["x-turnout-role"], "volunteer");
+    }
+
+    #[test]
     fn basic_authorization_passes_through() {
         let mut h = HeaderMap::new();
         h.insert(
@@ -186,6 +222,7 @@ mod tests {
                 request_id: &rid,
                 client_ip: "127.0.0.1".parse().unwrap(),
                 proto: &proto,
+                user: None,
             },
         );
         assert_eq!(out[header::AUTHORIZATION], "Basic dTpw");

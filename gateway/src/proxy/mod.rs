@@ -31,6 +31,8 @@ pub struct Proxy {
 pub struct Outbound<'a> {
     pub request_id: &'a HeaderValue,
     pub client_ip: IpAddr,
+    /// The signed-in person and role, sent on `auth = "user"` routes.
+    pub user: Option<(i64, &'static str)>,
 }
 
 impl Proxy {
@@ -74,6 +76,7 @@ impl Proxy {
                 request_id: out.request_id,
                 client_ip: out.client_ip,
                 proto: &self.proto,
+                user: out.user,
             },
         );
         let candidates = upstream.candidates(self.clock.now_nanos());

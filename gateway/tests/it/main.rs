@@ -15,6 +15,7 @@ mod proxy;
 mod rate_limits;
 mod reminders;
 mod search_api;
+mod signin;
 mod store_suite;
 mod support;
 mod webhooks;

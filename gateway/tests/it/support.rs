@@ -71,6 +71,7 @@ pub fn route(prefix: &str, upstream: &str, scopes: &[&str], strip_prefix: bool) 
         upstream: upstream.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         auth: Default::default(),
+        role: None,
         strip_prefix,
     }
 }

@@ -2,6 +2,10 @@
 //! JSON line to `<data_dir>/outbox/sms.ndjson` or `email.ndjson`. The
 //! outbox is the delivery itself, so a line is written whole, with one
 //! `write` on a file opened for appending, before the send counts as done.
+//!
+//! Each append holds an exclusive lock on the file, so [`erase`] (a person
+//! deleting their account) can rewrite it in place while workers in other
+//! processes keep appending.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,8 +38,51 @@ impl LogProvider {
             .create(true)
             .append(true)
             .open(self.dir.join(file))?;
+        f.lock()?;
         f.write_all(&bytes)
     }
+}
+
+/// Removes from the outbox every line `doomed` picks, rewriting each file
+/// in place under its lock; returns how many lines went.
+pub fn erase(
+    data_dir: &Path,
+    doomed: impl Fn(&serde_json::Value) -> bool,
+) -> std::io::Result<usize> {
+    use std::io::{Read, Seek};
+    let mut removed = 0;
+    for file in ["sms.ndjson", "email.ndjson"] {
+        let path = data_dir.join("outbox").join(file);
+        let mut f = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        f.lock()?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        let mut kept = String::with_capacity(text.len());
+        for line in text.lines() {
+            let gone = serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| doomed(&v));
+            if gone {
+                removed += 1;
+            } else {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        if kept.len() != text.len() {
+            f.set_len(0)?;
+            f.seek(std::io::SeekFrom::Start(0))?;
+            f.write_all(kept.as_bytes())?;
+            f.sync_data()?;
+        }
+    }
+    Ok(removed)
 }
 
 impl Provider for LogProvider {

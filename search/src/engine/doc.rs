@@ -35,6 +35,9 @@ pub struct IndexDoc {
     pub languages_spoken: Vec<String>,
     pub slots: Vec<Slot>,
     pub windows: Vec<Window>,
+    /// A person's phone numbers and lower-cased email addresses, matched
+    /// exactly (sign-in finds a person by the address it verified).
+    pub contacts: Vec<String>,
     /// Unix seconds.
     pub modified: i64,
     pub source: String,
@@ -80,6 +83,12 @@ impl IndexDoc {
                     end: s.end.timestamp(),
                 })
                 .collect(),
+            contacts: p
+                .phone_numbers
+                .iter()
+                .map(|ph| ph.number.as_str().to_string())
+                .chain(p.email_addresses.iter().map(|e| e.address.to_lowercase()))
+                .collect(),
             modified: p.modified_date.timestamp(),
             source,
         }
@@ -109,6 +118,7 @@ impl IndexDoc {
                 })
                 .collect(),
             windows: Vec::new(),
+            contacts: Vec::new(),
             modified: e.modified_date.timestamp(),
             source,
         }

@@ -50,7 +50,7 @@ const MAX_CELLS: usize = 48;
 /// Indexed for every located document: "has coordinates".
 const LOCATED: &str = "*";
 /// Bumped when the schema changes; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 impl From<tantivy::TantivyError> for EngineError {
     fn from(e: tantivy::TantivyError) -> Self {
@@ -78,6 +78,7 @@ struct Fields {
     slots: Field,
     windows: Field,
     modified: Field,
+    contacts: Field,
     source: Field,
 }
 
@@ -105,6 +106,7 @@ impl Fields {
             slots: b.add_i64_field("slots", FAST),
             windows: b.add_u64_field("windows", FAST),
             modified: b.add_i64_field("modified", INDEXED | FAST),
+            contacts: b.add_text_field("contacts", STRING),
             source: b.add_text_field("source", STORED),
         };
         (b.build(), fields)
@@ -157,6 +159,9 @@ impl Fields {
             doc.add_u64(self.windows, pack_window(w));
         }
         doc.add_i64(self.modified, d.modified);
+        for c in &d.contacts {
+            doc.add_text(self.contacts, c);
+        }
         doc.add_text(self.source, &d.source);
         doc
     }
@@ -502,10 +507,14 @@ fn build_query(f: &Fields, s: &Search, index: &Index) -> Result<Box<dyn Query>, 
             }
         }
         Kind::People {
-            skills, languages, ..
+            skills,
+            languages,
+            contacts,
+            ..
         } => {
             must.extend(any_of(f.skills, skills.iter().map(String::as_str)));
             must.extend(any_of(f.languages, languages.iter().map(|l| l.as_str())));
+            must.extend(any_of(f.contacts, contacts.iter().map(String::as_str)));
         }
     }
     must.extend(any_of(f.tags, q.tags.iter().map(String::as_str)));

@@ -1,6 +1,7 @@
-//! Attendances. Until the sign-in issue lets volunteers register
-//! themselves, they are written by partners' servers for any person:
-//! `people_write` to write, `people_read` to list (they name people).
+//! Attendances. Partners' servers and staff write them for any person
+//! (`people_write`) and list them (`people_read`: they name people). A
+//! signed-in person, through a key holding `attendances`, registers and
+//! cancels for themselves only, and sees only their own.
 
 use std::sync::Arc;
 
@@ -23,12 +24,23 @@ pub async fn create(
     Path(event_id): Path<String>,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    access.require(
-        access.people_write,
-        "register people (it needs people:write)",
-    )?;
+    let mut body = body::object(&bytes)?;
+    if !access.people_write {
+        let me = own(&access, "register people (it needs people:write)")?;
+        match body.get("person_id") {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_i64() == Some(me) => {}
+            Some(_) => {
+                return Err(Problem::forbidden(
+                    "a signed-in person registers only themselves",
+                ));
+            }
+        }
+        self_service_status(&body)?;
+        body.insert("person_id".into(), Value::from(me));
+    }
     let event_id = body::id(&event_id)?;
-    let (attendance, created) = api.records.attend(event_id, &body::object(&bytes)?).await?;
+    let (attendance, created) = api.records.attend(event_id, &body).await?;
     api.written();
     let status = if created {
         StatusCode::CREATED
@@ -88,17 +100,78 @@ pub async fn read(
     Extension(access): Extension<Access>,
     Path(id): Path<String>,
 ) -> Result<Json<Attendance>, Problem> {
-    access.require(
-        access.people_read,
-        "read attendances (it needs people:read)",
-    )?;
+    let me = if access.people_read {
+        None
+    } else {
+        Some(own(&access, "read attendances (it needs people:read)")?)
+    };
     let row = api
         .records
         .store
         .attendance(body::id(&id)?)
         .await?
+        .filter(|r| me.is_none_or(|me| r.person_id == me))
         .ok_or_else(|| Problem::not_found("no such attendance"))?;
     Ok(Json(attendance_view(&row)?))
+}
+
+/// `GET /v1/me/attendances`: the signed-in person's own.
+pub async fn mine(
+    State(api): State<Arc<SearchApi>>,
+    Extension(access): Extension<Access>,
+    uri: Uri,
+) -> Result<Json<Value>, Problem> {
+    let me = own(&access, "list attendances")?;
+    let pairs = lists::pairs(uri.query());
+    let (per_page, cursor) = lists::store_page(&pairs, &[])?;
+    let (rows, count) = api
+        .records
+        .store
+        .attendances_of_person(me, cursor.map_or(0, |c| c.1), per_page + 1)
+        .await?;
+    let data = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.id,
+                serde_json::to_value(attendance_view(r)?).unwrap_or_default(),
+            ))
+        })
+        .collect::<Result<Vec<_>, crate::records::WriteError>>()?;
+    Ok(lists::id_page(
+        &api,
+        uri.path(),
+        &pairs,
+        data,
+        count,
+        per_page,
+    ))
+}
+
+/// The signed-in person acting for themselves through a key that holds
+/// `attendances`; `what` names the staff right that is missing otherwise.
+fn own(access: &Access, what: &str) -> Result<i64, Problem> {
+    match access.person {
+        Some(me) if access.attend => Ok(me),
+        Some(_) => Err(Problem::forbidden(
+            "this key may not act for a signed-in person's attendances (it needs attendances)",
+        )),
+        None => Err(Problem::forbidden(format!("this key may not {what}"))),
+    }
+}
+
+/// A person may register or cancel; confirming attendance and marking
+/// who came are staff work.
+fn self_service_status(body: &serde_json::Map<String, Value>) -> Result<(), Problem> {
+    if body.contains_key("attended") {
+        return Err(Problem::forbidden("only staff mark who attended"));
+    }
+    match body.get("status").and_then(Value::as_str) {
+        None | Some("REGISTERED") | Some("CANCELLED") => Ok(()),
+        Some(_) => Err(Problem::forbidden(
+            "a signed-in person may only register (REGISTERED) or cancel (CANCELLED)",
+        )),
+    }
 }
 
 pub async fn update(
@@ -107,14 +180,17 @@ pub async fn update(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Attendance>, Problem> {
-    access.require(
-        access.people_write,
-        "edit attendances (it needs people:write)",
-    )?;
-    let a = api
-        .records
-        .update_attendance(body::id(&id)?, &body::object(&bytes)?)
-        .await?;
+    let id = body::id(&id)?;
+    let body = body::object(&bytes)?;
+    if !access.people_write {
+        let me = own(&access, "edit attendances (it needs people:write)")?;
+        let theirs = api.records.store.attendance(id).await?;
+        if theirs.is_none_or(|r| r.person_id != me) {
+            return Err(Problem::not_found("no such attendance"));
+        }
+        self_service_status(&body)?;
+    }
+    let a = api.records.update_attendance(id, &body).await?;
     api.written();
     Ok(Json(a))
 }

@@ -23,8 +23,8 @@ use crate::engine::Engine;
 use crate::model::{Event, Person};
 use crate::records::Records;
 
-/// What a caller may do here, decided by the gateway from its key (and,
-/// with the sign-in issue, its user token).
+/// What a caller may do here, decided by the gateway from its key and
+/// its user token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Access {
     /// Read and search PUBLIC events.
@@ -37,6 +37,11 @@ pub struct Access {
     pub people_read: bool,
     /// Create, edit and delete people and attendances.
     pub people_write: bool,
+    /// The key holds `attendances`: a signed-in person may register and
+    /// cancel for themselves, and list their own attendances.
+    pub attend: bool,
+    /// The signed-in person, when a user token came with the request.
+    pub person: Option<i64>,
 }
 
 impl Access {
@@ -102,6 +107,7 @@ pub fn router(api: Arc<SearchApi>) -> Router {
             "/v1/attendances/{id}",
             patch(attendances::update).get(attendances::read),
         )
+        .route("/v1/me/attendances", get(attendances::mine))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
