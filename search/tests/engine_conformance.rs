@@ -367,6 +367,49 @@ async fn updates_and_deletes_apply(engine: Arc<dyn Engine>) {
     assert_eq!(hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(), [p.id]);
 }
 
+/// Sign-in finds people by an exact phone number or email address (any
+/// case), and by nothing looser.
+async fn people_are_found_by_contact(engine: Arc<dyn Engine>) {
+    let mut c = corpus(4, 20, 0);
+    let mut p = c.people.remove(0);
+    p.phone_numbers = vec![
+        serde_json::from_value(serde_json::json!(
+            {"number": "+12155550999", "primary": true, "sms_capable": true}
+        ))
+        .unwrap(),
+    ];
+    p.email_addresses = vec![
+        serde_json::from_value(serde_json::json!(
+            {"address": "Dana@Example.org", "primary": true}
+        ))
+        .unwrap(),
+    ];
+    c.people.push(p.clone());
+    index(&*engine, &c).await;
+    let by = |contact: &str| {
+        let mut q = turnout_search::params::people(&[]).unwrap();
+        if let turnout_search::query::Kind::People { contacts, .. } = &mut q.kind {
+            contacts.push(contact.to_string());
+        }
+        resolve(q)
+    };
+    for contact in ["+12155550999", "dana@example.org"] {
+        let hits = engine.search(by(contact)).await.unwrap();
+        assert_eq!(
+            hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+            [p.id],
+            "{contact}"
+        );
+    }
+    for near_miss in ["+1215555099", "2155550999", "dana@example", "example.org"] {
+        assert_eq!(
+            engine.search(by(near_miss)).await.unwrap().count,
+            0,
+            "{near_miss}"
+        );
+    }
+}
+
 macro_rules! conformance {
     ($engine:ident, $make:expr) => {
         mod $engine {
@@ -390,6 +433,11 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn updates_and_deletes_apply() {
                 super::updates_and_deletes_apply($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn people_are_found_by_contact() {
+                super::people_are_found_by_contact($make).await;
             }
         }
     };

@@ -365,3 +365,48 @@ async fn a_separate_worker_process_sends_queued_messages() {
     assert!(status.success(), "{status:?}");
     assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 1);
 }
+
+/// `turnout keys rotate-signing` against a running server: the new key is
+/// published beside the old one within the reload interval.
+#[tokio::test]
+async fn rotating_the_signing_key_from_the_cli() {
+    let dir = fresh_dir("cli-rotate");
+    let (_server, base, _log) = serve_with(
+        turnout(&dir)
+            .env("TURNOUT_AUTH__RELOAD_MS", "100")
+            .arg("serve"),
+    );
+    let http = reqwest::Client::new();
+    let jwks = |http: reqwest::Client, base: String| async move {
+        http.get(format!("{base}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let before = jwks(http.clone(), base.clone()).await;
+    assert_eq!(before["keys"].as_array().unwrap().len(), 1);
+    let rotated = run_ok(turnout(&dir).args(["keys", "rotate-signing"]));
+    let kid = rotated["kid"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    loop {
+        let now = jwks(http.clone(), base.clone()).await;
+        let kids: Vec<&str> = now["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        if kids.contains(&kid.as_str()) {
+            assert!(kids.contains(&before["keys"][0]["kid"].as_str().unwrap()));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never published"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

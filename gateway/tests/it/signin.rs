@@ -373,6 +373,36 @@ async fn codes_by_email_and_what_the_code_request_reveals(backend: Backend) {
     assert!(texts.iter().all(|l| l["to"] != "+12155550777"));
 }
 
+/// SMS-pumping defence: the day's SMS budget caps codes by text across
+/// all numbers, silently; the next UTC day has a budget again.
+async fn the_daily_sms_budget(backend: Backend) {
+    let rig = rig_with(backend, |c| c.auth.otp.sms_daily_budget = 2).await;
+    for n in ["+12155550201", "+12155550202", "+12155550203"] {
+        let r = rig.post("/v1/auth/otp", None, json!({"phone": n})).await;
+        assert_eq!(r.status(), 202);
+    }
+    let sent = until("two codes are sent", async || {
+        let t = outbox(&rig.dir, "sms.ndjson");
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    assert!(sent.iter().all(|l| l["to"] != "+12155550203"));
+    // Email codes are not texts and do not count.
+    rig.code_for(
+        json!({"email": "x@example.org"}),
+        "email.ndjson",
+        "x@example.org",
+    )
+    .await;
+    rig.clock.advance(Duration::from_secs(9 * 3600 + 1));
+    rig.code_for(
+        json!({"phone": "+12155550203"}),
+        "sms.ndjson",
+        "+12155550203",
+    )
+    .await;
+}
+
 async fn guessing_a_code(backend: Backend) {
     let rig = rig(backend).await;
     let phone = "+12155550124";
@@ -1083,6 +1113,7 @@ async fn deleting_the_account_leaves_nothing_personal(backend: Backend) {
 turnout_core::on_both_stores!(
     the_whole_flow_with_the_log_provider,
     codes_by_email_and_what_the_code_request_reveals,
+    the_daily_sms_budget,
     guessing_a_code,
     repeated_failures_lock_a_destination_out,
     the_attack_matrix,
