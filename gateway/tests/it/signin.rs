@@ -192,6 +192,40 @@ impl Rig {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// A text from `from` through Twilio's signed inbound webhook.
+    async fn inbound(&self, sid: &str, from: &str, body: &str) {
+        let params = [
+            ("AccountSid", ACCOUNT_SID),
+            ("MessageSid", sid),
+            ("From", from),
+            ("To", "+12155550100"),
+            ("Body", body),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<Vec<_>>();
+        let (status, _) = post_signed(
+            &self.app.url("/webhooks/twilio/inbound"),
+            &format!("{PUBLIC}/webhooks/twilio/inbound"),
+            &params,
+            AUTH_TOKEN,
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+
+    async fn jwks(&self) -> Value {
+        self.app
+            .http
+            .get(self.app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn store(&self) -> &turnout_core::Store {
         &self.app.running.as_ref().unwrap().store
     }
@@ -303,24 +337,7 @@ async fn codes_by_email_and_what_the_code_request_reveals(backend: Backend) {
     assert_eq!(r.status(), 200);
 
     // An opted-out number gets the same 202 and nothing is sent.
-    let stop = [
-        ("AccountSid", ACCOUNT_SID),
-        ("MessageSid", "SM1"),
-        ("From", "+12155550777"),
-        ("To", "+12155550100"),
-        ("Body", "STOP"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect::<Vec<_>>();
-    let (status, _) = post_signed(
-        &rig.app.url("/webhooks/twilio/inbound"),
-        &format!("{PUBLIC}/webhooks/twilio/inbound"),
-        &stop,
-        AUTH_TOKEN,
-    )
-    .await;
-    assert_eq!(status, 200);
+    rig.inbound("SM1", "+12155550777", "STOP").await;
     let r = rig
         .post("/v1/auth/otp", None, json!({"phone": "+12155550777"}))
         .await;
@@ -485,16 +502,7 @@ async fn the_attack_matrix(backend: Backend) {
     let (access, _) = rig.sign_in("+12155550130").await;
     let good = claims(&access);
     let (kid, key) = server_key(&rig).await;
-    let jwks: Value = rig
-        .app
-        .http
-        .get(rig.app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = rig.jwks().await;
     assert_eq!(jwks["keys"][0]["kid"], kid);
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
     let x = jwks["keys"][0]["x"].as_str().unwrap();
@@ -840,16 +848,7 @@ async fn rotating_the_signing_key(backend: Backend) {
     // Published first: every instance verifies the new kid before any
     // token carries it.
     let jwks = until("the new key is published", async || {
-        let j: Value = rig
-            .app
-            .http
-            .get(rig.app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let j = rig.jwks().await;
         (j["keys"].as_array().unwrap().len() == 2).then_some(j)
     })
     .await;
@@ -865,16 +864,7 @@ async fn rotating_the_signing_key(backend: Backend) {
     }
     // Once the old key's last token has expired it leaves the JWKS.
     rig.clock.advance(Duration::from_secs(900 + 31));
-    let j: Value = rig
-        .app
-        .http
-        .get(rig.app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let j = rig.jwks().await;
     assert_eq!(j["keys"].as_array().unwrap().len(), 1);
     assert_eq!(j["keys"][0]["kid"], new_kid);
 }
@@ -971,29 +961,9 @@ async fn deleting_the_account_leaves_nothing_personal(backend: Backend) {
             .then_some(())
     })
     .await;
-    for (sid, body) in [
-        ("SM-in-1", "Zebulon here, count me in"),
-        ("SM-in-2", "STOP"),
-    ] {
-        let params = [
-            ("AccountSid", ACCOUNT_SID),
-            ("MessageSid", sid),
-            ("From", phone),
-            ("To", "+12155550100"),
-            ("Body", body),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect::<Vec<_>>();
-        let (status, _) = post_signed(
-            &rig.app.url("/webhooks/twilio/inbound"),
-            &format!("{PUBLIC}/webhooks/twilio/inbound"),
-            &params,
-            AUTH_TOKEN,
-        )
+    rig.inbound("SM-in-1", phone, "Zebulon here, count me in")
         .await;
-        assert_eq!(status, 200);
-    }
+    rig.inbound("SM-in-2", phone, "STOP").await;
     // Indexed, and found by name.
     until("the person is indexed", async || {
         let r: Value = rig

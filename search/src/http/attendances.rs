@@ -69,13 +69,24 @@ pub async fn list(
     {
         return Err(Problem::not_found("no such event"));
     }
+    page(&api, &uri, Of::Event(event_id)).await
+}
+
+enum Of {
+    Event(i64),
+    Person(i64),
+}
+
+/// One page of an event's or a person's attendances, in the envelope.
+async fn page(api: &SearchApi, uri: &Uri, of: Of) -> Result<Json<Value>, Problem> {
     let pairs = lists::pairs(uri.query());
     let (per_page, cursor) = lists::store_page(&pairs, &[])?;
-    let (rows, count) = api
-        .records
-        .store
-        .attendances_of(event_id, cursor.map_or(0, |c| c.1), per_page + 1)
-        .await?;
+    let after = cursor.map_or(0, |c| c.1);
+    let store = &api.records.store;
+    let (rows, count) = match of {
+        Of::Event(id) => store.attendances_of(id, after, per_page + 1).await?,
+        Of::Person(id) => store.attendances_of_person(id, after, per_page + 1).await?,
+    };
     let data = rows
         .iter()
         .map(|r| {
@@ -86,7 +97,7 @@ pub async fn list(
         })
         .collect::<Result<Vec<_>, crate::records::WriteError>>()?;
     Ok(lists::id_page(
-        &api,
+        api,
         uri.path(),
         &pairs,
         data,
@@ -122,30 +133,7 @@ pub async fn mine(
     uri: Uri,
 ) -> Result<Json<Value>, Problem> {
     let me = own(&access, "list attendances")?;
-    let pairs = lists::pairs(uri.query());
-    let (per_page, cursor) = lists::store_page(&pairs, &[])?;
-    let (rows, count) = api
-        .records
-        .store
-        .attendances_of_person(me, cursor.map_or(0, |c| c.1), per_page + 1)
-        .await?;
-    let data = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                r.id,
-                serde_json::to_value(attendance_view(r)?).unwrap_or_default(),
-            ))
-        })
-        .collect::<Result<Vec<_>, crate::records::WriteError>>()?;
-    Ok(lists::id_page(
-        &api,
-        uri.path(),
-        &pairs,
-        data,
-        count,
-        per_page,
-    ))
+    page(&api, &uri, Of::Person(me)).await
 }
 
 /// The signed-in person acting for themselves through a key that holds
