@@ -69,15 +69,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// The deployment's sign-in code key (made on first start): the worker
+/// fills codes in with it and sign-in checks them.
+pub async fn code_key(store: &Store) -> anyhow::Result<Arc<turnout_outreach::codes::CodeKey>> {
+    Ok(Arc::new(
+        turnout_outreach::codes::CodeKey::load_or_create(store)
+            .await
+            .context("loading the sign-in code key")?,
+    ))
+}
+
 /// A worker sending queued messages through the configured providers, for
 /// `serve` and `turnout worker` alike.
 pub async fn outreach_worker(
     config: &Config,
     store: Store,
     clock: Arc<dyn Clock>,
+    codes: Arc<turnout_outreach::codes::CodeKey>,
 ) -> anyhow::Result<turnout_outreach::worker::Worker> {
     let o = &config.outreach;
-    let store_for_codes = store.clone();
     let callback = public_base(config).map(|b| format!("{b}/webhooks/twilio/status"));
     let providers = turnout_outreach::providers::build::build(o, &config.data_dir, callback)
         .await
@@ -113,11 +123,7 @@ pub async fn outreach_worker(
         optouts: turnout_outreach::consent::optouts::OptOuts::new(store),
         throttles,
         owner: format!("{}:{}", std::process::id(), turnout_core::token::lower36(8)),
-        codes: Some(Arc::new(
-            turnout_outreach::codes::CodeKey::load_or_create(&store_for_codes)
-                .await
-                .context("loading the sign-in code key")?,
-        )),
+        codes: Some(codes),
         settings: turnout_outreach::worker::Settings {
             batch: o.worker.batch,
             lease: Duration::from_secs(o.worker.lease_secs),
@@ -143,6 +149,7 @@ async fn sign_in(
     public_url: &str,
     send_now: Arc<tokio::sync::Notify>,
     index_wake: Arc<tokio::sync::Notify>,
+    codes: Arc<turnout_outreach::codes::CodeKey>,
 ) -> anyhow::Result<(crate::auth::Auth, Arc<crate::auth::signing::SigningKeys>)> {
     use crate::auth;
     let a = &config.auth;
@@ -155,25 +162,21 @@ async fn sign_in(
         .await
         .context("loading the token signing keys")?,
     );
-    let tokens = Arc::new(auth::tokens::Tokens {
-        keys: Arc::clone(&keys),
-        clock: Arc::clone(clock),
-        issuer: a.issuer.clone().unwrap_or_else(|| {
-            if config.public_url.is_some() {
-                public_url.to_string()
-            } else {
-                "turnout".into()
-            }
-        }),
-        audience: a.audience.clone(),
-        ttl_secs: a.access_ttl_secs as i64,
-        leeway_secs: a.leeway_secs as i64,
+    let issuer = a.issuer.clone().unwrap_or_else(|| {
+        if config.public_url.is_some() {
+            public_url.to_string()
+        } else {
+            "turnout".into()
+        }
     });
-    let codes = Arc::new(
-        turnout_outreach::codes::CodeKey::load_or_create(store)
-            .await
-            .context("loading the sign-in code key")?,
-    );
+    let tokens = Arc::new(auth::tokens::Tokens::new(
+        Arc::clone(&keys),
+        Arc::clone(clock),
+        issuer,
+        a.audience.clone(),
+        a.access_ttl_secs as i64,
+        a.leeway_secs as i64,
+    ));
     let log_provider = config.outreach.sms.provider
         == turnout_outreach::config::SmsProviderKind::Log
         || config.outreach.email.provider == turnout_outreach::config::EmailProviderKind::Log;
@@ -366,7 +369,14 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         clock: Arc::clone(&clock),
         wake: Arc::clone(&send_now),
     });
-    let worker = outreach_worker(&config, store.clone(), Arc::clone(&clock)).await?;
+    let codes = code_key(&store).await?;
+    let worker = outreach_worker(
+        &config,
+        store.clone(),
+        Arc::clone(&clock),
+        Arc::clone(&codes),
+    )
+    .await?;
     let (auth, signing_keys) = sign_in(
         &config,
         &store,
@@ -376,6 +386,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         &search_api.public_url,
         Arc::clone(&send_now),
         Arc::clone(&search_api.wake),
+        codes,
     )
     .await?;
     let tokens = Arc::clone(&auth.tokens);

@@ -247,29 +247,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Keys(KeyCommand::RotateSigning) => {
-            let store = turnout_gateway::app::open_store(&config).await?;
-            let kid = turnout_gateway::auth::signing::rotate(
-                &store,
-                clock.now().timestamp(),
-                config.auth.rotation_delay_secs as i64,
-            )
-            .await?;
-            turnout_gateway::keys::store::record_audit(
-                &store,
-                &turnout_gateway::keys::store::AuditEntry {
-                    actor: actor(),
-                    action: "signing_key.rotate".into(),
-                    target: format!("signing_key:{kid}"),
-                    before: None,
-                    after: Some(json!({"kid": kid})),
-                },
-                clock.now().timestamp(),
-            )
-            .await?;
-            print(&json!({"kid": kid, "signs_in_secs": config.auth.rotation_delay_secs}));
-            Ok(())
-        }
         Command::Keys(cmd) => {
             let admin = cli_admin(&config, clock).await?;
             match cmd {
@@ -322,7 +299,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     let (k, p) = admin.revoke_key(&actor(), &id).await.map_err(admin_error)?;
                     print(&views::key(&k, &p));
                 }
-                KeyCommand::RotateSigning => unreachable!("handled above"),
+                KeyCommand::RotateSigning => {
+                    let now = admin.clock.now().timestamp();
+                    let delay = config.auth.rotation_delay_secs;
+                    let kid =
+                        turnout_gateway::auth::signing::rotate(&admin.store, now, delay as i64)
+                            .await?;
+                    turnout_gateway::keys::store::record_audit(
+                        &admin.store,
+                        &turnout_gateway::keys::store::AuditEntry {
+                            actor: actor(),
+                            action: "signing_key.rotate".into(),
+                            target: format!("signing_key:{kid}"),
+                            before: None,
+                            after: Some(json!({"kid": kid})),
+                        },
+                        now,
+                    )
+                    .await?;
+                    print(&json!({"kid": kid, "signs_in_secs": delay}));
+                }
             }
             Ok(())
         }
@@ -359,7 +355,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let store = app::open_store(&config).await?;
-            let worker = app::outreach_worker(&config, store, clock).await?;
+            let codes = app::code_key(&store).await?;
+            let worker = app::outreach_worker(&config, store, clock, codes).await?;
             tracing::info!(owner = %worker.owner, "outreach worker started");
             worker
                 .run(

@@ -104,23 +104,25 @@ pub async fn set_role(
 ) -> Result<Response, Problem> {
     use turnout_core::problem::FieldError;
     use turnout_search::model::Person;
+    use turnout_search::model::resources::Role;
     let mut errors = FieldError::unknown_fields(&body, &["role"]);
-    let role = body.get("role").cloned();
-    match role.as_ref().and_then(|r| r.as_str()) {
-        Some("volunteer" | "organizer" | "admin") => {}
-        _ => errors.push(FieldError::new(
+    let role = body
+        .get("role")
+        .and_then(|r| serde_json::from_value::<Role>(r.clone()).ok());
+    if role.is_none() {
+        errors.push(FieldError::new(
             "role",
             "must be volunteer, organizer or admin",
-        )),
+        ));
     }
-    if !errors.is_empty() {
+    let (Some(role), true) = (role, errors.is_empty()) else {
         return Err(Problem::validation(errors));
-    }
+    };
     let not_found = || Problem::not_found("no such person");
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let before: Person = s.search.records.get(id).await?.ok_or_else(not_found)?;
     let mut patch = serde_json::Map::new();
-    patch.insert("role".into(), role.clone().unwrap_or_default());
+    patch.insert("role".into(), role.as_str().into());
     let after: Person = s.search.records.update(id, patch).await?;
     s.search.wake.notify_one();
     crate::keys::store::record_audit(

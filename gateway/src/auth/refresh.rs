@@ -210,16 +210,6 @@ impl RefreshTokens {
         Ok(())
     }
 
-    /// Whether the family can still refresh.
-    pub async fn is_live(&self, family: &str) -> Result<bool, StoreError> {
-        let revoked: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT revoked_at FROM auth_refresh_families WHERE id = $1")
-                .bind(family)
-                .fetch_optional(self.store.pool())
-                .await?;
-        Ok(matches!(revoked, Some(None)))
-    }
-
     /// Erases every family and token of a person.
     pub async fn forget_person(&self, person_id: i64) -> Result<(), StoreError> {
         let mut tx = self.store.pool().begin().await?;

@@ -82,7 +82,8 @@ impl SigningKeys {
         };
         keys.reload().await?;
         if keys.signer(now).is_none() {
-            insert_new(&keys.store, now, now).await?;
+            let mut conn = keys.store.pool().acquire().await?;
+            insert_new(&mut conn, now, now).await?;
             keys.reload().await?;
         }
         Ok(keys)
@@ -162,7 +163,8 @@ impl SigningKeys {
 }
 
 /// Publishes a new key that starts signing `delay_secs` after `now`, and
-/// retires the key(s) in force at that moment. Returns the new kid.
+/// retires the key(s) in force at that moment, in one transaction: there
+/// is never a moment without a key to sign with. Returns the new kid.
 pub async fn rotate(store: &Store, now: i64, delay_secs: i64) -> Result<String, SigningError> {
     let active_from = now + delay_secs;
     let mut tx = store.pool().begin().await?;
@@ -170,11 +172,16 @@ pub async fn rotate(store: &Store, now: i64, delay_secs: i64) -> Result<String, 
         .bind(active_from)
         .execute(&mut *tx)
         .await?;
+    let kid = insert_new(&mut tx, now, active_from).await?;
     tx.commit().await?;
-    insert_new(store, now, active_from).await
+    Ok(kid)
 }
 
-async fn insert_new(store: &Store, now: i64, active_from: i64) -> Result<String, SigningError> {
+async fn insert_new(
+    conn: &mut sqlx::AnyConnection,
+    now: i64,
+    active_from: i64,
+) -> Result<String, SigningError> {
     let pkcs8 =
         Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| SigningError::Generate)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| SigningError::Generate)?;
@@ -194,7 +201,7 @@ async fn insert_new(store: &Store, now: i64, active_from: i64) -> Result<String,
     .bind(URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()))
     .bind(now)
     .bind(active_from)
-    .execute(store.pool())
+    .execute(conn)
     .await?;
     Ok(kid)
 }

@@ -41,21 +41,6 @@ pub struct User {
     pub session: Option<String>,
 }
 
-/// Roles are ordered: an admin may do what an organizer may, and so on.
-pub fn rank(role: Role) -> u8 {
-    match role {
-        Role::Volunteer => 0,
-        Role::Organizer => 1,
-        Role::Admin => 2,
-    }
-}
-
-impl User {
-    pub fn is_at_least(&self, role: Role) -> bool {
-        rank(self.role) >= rank(role)
-    }
-}
-
 /// Why a token was refused. The client sees one answer (401
 /// `invalid_token`) with this as its detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -81,12 +66,15 @@ pub enum TokenError {
 }
 
 pub struct Tokens {
-    pub keys: Arc<SigningKeys>,
-    pub clock: Arc<dyn Clock>,
-    pub issuer: String,
-    pub audience: String,
-    pub ttl_secs: i64,
-    pub leeway_secs: i64,
+    keys: Arc<SigningKeys>,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+    leeway_secs: i64,
+    /// What jsonwebtoken checks (algorithm, signature, `iss`, `aud`, the
+    /// required claims), built once rather than per request.
+    validation: Validation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +86,32 @@ pub enum IssueError {
 }
 
 impl Tokens {
+    pub fn new(
+        keys: Arc<SigningKeys>,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        audience: String,
+        ttl_secs: i64,
+        leeway_secs: i64,
+    ) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        // Times are checked in `verify`, against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_issuer(&[&issuer]);
+        validation.set_audience(&[&audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Self {
+            keys,
+            clock,
+            issuer,
+            audience,
+            ttl_secs,
+            leeway_secs,
+            validation,
+        }
+    }
+
     /// A fresh access token for a person.
     pub fn issue(
         &self,
@@ -138,14 +152,8 @@ impl Tokens {
             .keys
             .verifier(&kid, now)
             .ok_or(TokenError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, key.decoding(), &validation).map_err(
-            |e| match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, key.decoding(), &self.validation)
+            .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => TokenError::Signature,
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                     TokenError::Algorithm
@@ -156,8 +164,7 @@ impl Tokens {
                 | ErrorKind::InvalidClaimFormat(_)
                 | ErrorKind::Json(_) => TokenError::Claims,
                 _ => TokenError::Malformed,
-            },
-        )?;
+            })?;
         let c = data.claims;
         if now > c.exp + self.leeway_secs {
             return Err(TokenError::Expired);

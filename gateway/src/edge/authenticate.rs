@@ -12,10 +12,9 @@ use turnout_core::Problem;
 
 use crate::auth::User;
 use crate::auth::http::invalid_token;
-use crate::auth::tokens::{Tokens, rank};
+use crate::auth::tokens::Tokens;
 use crate::config::RouteAuth;
 use crate::routes::{Route, Target};
-use turnout_search::model::resources::Role;
 
 /// The bearer token of the `Authorization` header, if any.
 pub fn bearer(parts: &Parts) -> Option<&str> {
@@ -48,22 +47,13 @@ pub fn authenticate(
                 "this route acts for a signed-in person: send `Authorization: Bearer <token>`",
             ));
         };
-        if rank(user.role) < rank(route.role) {
+        if user.role < route.role {
             return Err(Problem::forbidden(format!(
                 "{} needs a signed-in {} or higher",
                 route.prefix,
-                role_name(route.role)
+                route.role.as_str()
             )));
         }
     }
     Ok(user)
-}
-
-/// A role as `X-Turnout-Role` and messages spell it.
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Volunteer => "volunteer",
-        Role::Organizer => "organizer",
-        Role::Admin => "admin",
-    }
 }

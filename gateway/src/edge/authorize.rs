@@ -17,7 +17,7 @@ use crate::routes::Route;
 pub fn search_access(key: &KeyEntry, user: Option<&User>) -> turnout_search::http::Access {
     let confidential = key.key_type == KeyType::Confidential;
     let events = key.scopes.contains("events");
-    let organizer = user.is_some_and(|u| u.is_at_least(Role::Organizer));
+    let organizer = user.is_some_and(|u| u.role >= Role::Organizer);
     turnout_search::http::Access {
         events,
         private_events: key.scopes.contains("events:private"),

@@ -371,7 +371,7 @@ impl Gateway {
                             user: user
                                 .as_ref()
                                 .filter(|_| route.auth == crate::config::RouteAuth::User)
-                                .map(|u| (u.person_id, authenticate::role_name(u.role))),
+                                .map(|u| (u.person_id, u.role.as_str())),
                         },
                     )
                     .await

@@ -112,6 +112,8 @@ impl Registry {
 /// snapshot must not trust that).
 pub fn entry_for(key: &ApiKey, plan: &Plan) -> KeyEntry {
     let limits = key.effective_limits(&plan.spec);
+    let policy = policy_header(&limits);
+    let user_limits = plan.spec.user_limits();
     KeyEntry {
         id: std::sync::Arc::from(key.id.as_str()),
         name: key.name.clone(),
@@ -121,12 +123,9 @@ pub fn entry_for(key: &ApiKey, plan: &Plan) -> KeyEntry {
         plan_id: plan.id.clone(),
         plan_name: plan.spec.name.clone(),
         scopes: ScopeSet::new(key.effective_scopes(&plan.spec)),
-        policy_header: policy_header(&limits),
-        user_policy_header: plan
-            .spec
-            .user_limits()
-            .map(|u| with_user_policy(&limits, &u)),
-        user_limits: plan.spec.user_limits(),
+        user_policy_header: user_limits.as_ref().map(|u| with_user_policy(&policy, u)),
+        policy_header: policy,
+        user_limits,
         limits,
     }
 }
@@ -138,8 +137,7 @@ fn window_secs(limits: &Limits) -> u64 {
 }
 
 /// The key's policy followed by the per-user one.
-fn with_user_policy(limits: &Limits, user: &Limits) -> HeaderValue {
-    let key = policy_header(limits);
+fn with_user_policy(key: &HeaderValue, user: &Limits) -> HeaderValue {
     let value = format!(
         "{}, \"user\";q={};w={}",
         key.to_str().expect("ASCII"),

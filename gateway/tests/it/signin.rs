@@ -214,6 +214,21 @@ impl Rig {
         assert_eq!(status, 200);
     }
 
+    /// Waits until a people search (by the staff key) counts `n`: the
+    /// index follows writes a moment later.
+    async fn until_people_found(&self, query: &str, n: u64) {
+        until(&format!("{n} people match {query}"), async || {
+            let r: Value = self
+                .get(&format!("/v1/people?{query}"), &self.staff_key, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            (r["count"] == n).then_some(())
+        })
+        .await;
+    }
+
     async fn jwks(&self) -> Value {
         self.app
             .http
@@ -965,16 +980,7 @@ async fn deleting_the_account_leaves_nothing_personal(backend: Backend) {
         .await;
     rig.inbound("SM-in-2", phone, "STOP").await;
     // Indexed, and found by name.
-    until("the person is indexed", async || {
-        let r: Value = rig
-            .get("/v1/people?q=Zebulon", &rig.staff_key, None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (r["count"] == 1).then_some(())
-    })
-    .await;
+    rig.until_people_found("q=Zebulon", 1).await;
 
     let r = rig
         .app
@@ -998,16 +1004,7 @@ async fn deleting_the_account_leaves_nothing_personal(backend: Backend) {
             assert!(!text.contains(phone) && !text.contains("Zebulon"), "{text}");
         }
     }
-    until("the index drops the person", async || {
-        let r: Value = rig
-            .get("/v1/people?q=Zebulon", &rig.staff_key, None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (r["count"] == 0).then_some(())
-    })
-    .await;
+    rig.until_people_found("q=Zebulon", 0).await;
     assert_eq!(
         rig.get("/v1/me", &rig.app_key, Some(&access))
             .await

@@ -50,13 +50,26 @@ pub struct Span {
     pub end: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Ordered by rights, least first: an admin may do what an organizer
+/// may, and an organizer what a volunteer may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     #[default]
     Volunteer,
     Organizer,
     Admin,
+}
+
+impl Role {
+    /// As JSON, tokens and `X-Turnout-Role` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Volunteer => "volunteer",
+            Role::Organizer => "organizer",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
