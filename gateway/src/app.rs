@@ -12,16 +12,21 @@ use turnout_core::{Clock, Store};
 
 use crate::admin::{self, Admin, AdminState};
 use crate::config::Config;
+use crate::config::{LimiterBackend, RedisClock};
 use crate::edge::Gateway;
 use crate::keys::Registry;
 use crate::keys::secret::KeyHasher;
 use crate::keys::sync::Follower;
+use crate::limiter::fallback::FallbackLimiter;
+use crate::limiter::instances::Heartbeat;
 use crate::limiter::memory::MemoryLimiter;
 use crate::limiter::quota_store;
+use crate::limiter::redis::{RedisLimiter, RedisTime};
 use crate::proxy::Proxy;
 use crate::proxy::upstream::Upstream;
 use crate::routes::RouteTable;
 use crate::usage::UsageRecorder;
+use std::sync::atomic::AtomicU32;
 
 /// The gateway's tables.
 pub const MIGRATIONS: &[turnout_core::store::Migration] = &[
@@ -42,6 +47,12 @@ pub const MIGRATIONS: &[turnout_core::store::Migration] = &[
         name: "auth",
         sqlite: include_str!("../migrations/0003_auth.sql"),
         postgres: include_str!("../migrations/0003_auth.sql"),
+    },
+    turnout_core::store::Migration {
+        version: 4,
+        name: "instances",
+        sqlite: include_str!("../migrations/0004_instances.sql"),
+        postgres: include_str!("../migrations/0004_instances.sql"),
     },
 ];
 
@@ -304,7 +315,8 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
 
     let now_secs = clock.now().timestamp();
     let stored_counts = quota_store::load_recent(&store, now_secs, 40 * 86_400).await?;
-    let limiter = Arc::new(MemoryLimiter::new(stored_counts));
+    let limiters = Limiters::open(&config, store.clone(), stored_counts)?;
+    let limiter = Arc::clone(&limiters.limiter);
 
     let workers = config
         .server
@@ -316,7 +328,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "turnout".into());
         format!("{host}:{}:{}", addr.port(), turnout_core::token::lower36(4))
     });
-    let usage = Arc::new(UsageRecorder::new(instance));
+    let usage = Arc::new(UsageRecorder::new(instance.clone()));
 
     let upstreams: Vec<Arc<Upstream>> = config
         .upstreams
@@ -448,6 +460,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     .merge(crate::ops::router(
         store.clone(),
         Arc::clone(&search_api.engine),
+        limiters.shared.clone(),
     ))
     .merge(crate::auth::http::jwks_router(
         Arc::clone(&signing_keys),
@@ -528,14 +541,6 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             shutdown_rx.clone(),
         )),
         tokio::spawn(every(
-            Duration::from_millis(config.ratelimit.quota_flush_ms.max(10)),
-            shutdown_rx.clone(),
-            {
-                let (store, limiter, clock) = (store.clone(), limiter.clone(), Arc::clone(&clock));
-                move || flush_quotas(store.clone(), limiter.clone(), Arc::clone(&clock))
-            },
-        )),
-        tokio::spawn(every(
             Duration::from_millis(config.usage.flush_ms.max(10)),
             shutdown_rx.clone(),
             {
@@ -566,6 +571,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             }
         })),
     ];
+    background.extend(limiters.spawn(&config, &instance, &clock, &shutdown_rx));
     if let Some(reminders) = reminders {
         let interval = Duration::from_millis(config.outreach.reminders.interval_ms.max(10));
         let mut stop = shutdown_rx.clone();
@@ -587,9 +593,9 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     };
     let threads = crate::server::spawn_workers(listeners, make_gateway, settings, shutdown_rx)?;
     let task = {
-        let (store, limiter, usage, clock) = (
+        let (store, memory, usage, clock) = (
             store.clone(),
-            limiter.clone(),
+            limiters.memory.clone(),
             Arc::clone(&usage),
             Arc::clone(&clock),
         );
@@ -605,7 +611,9 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
                 let _ = task.await;
             }
             // Last counts of this process: nothing admitted goes uncounted.
-            flush_quotas(store.clone(), limiter, Arc::clone(&clock)).await;
+            if let Some(memory) = memory {
+                flush_quotas(store.clone(), memory, Arc::clone(&clock)).await;
+            }
             crate::usage::flush(&store, &usage, &*clock, true).await;
             tracing::info!("stopped");
         })
@@ -618,6 +626,96 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         shutdown: shutdown_tx,
         task,
     })
+}
+
+/// The limiter this instance decides with, and the handles its
+/// background jobs need.
+struct Limiters {
+    limiter: Arc<dyn crate::limiter::Limiter>,
+    /// The embedded one: its quota counts are flushed to the store.
+    memory: Option<Arc<MemoryLimiter>>,
+    /// The Redis one: probed while down, reported by `/readyz`.
+    shared: Option<Arc<FallbackLimiter>>,
+    instances: Arc<AtomicU32>,
+    store: Store,
+}
+
+impl Limiters {
+    fn open(
+        config: &Config,
+        store: Store,
+        stored_counts: Vec<crate::limiter::memory::QuotaCount>,
+    ) -> anyhow::Result<Self> {
+        let instances = Arc::new(AtomicU32::new(config.ratelimit.instances.unwrap_or(1)));
+        Ok(match config.ratelimit.backend {
+            LimiterBackend::Memory => {
+                let memory = Arc::new(MemoryLimiter::new(stored_counts));
+                Self {
+                    limiter: memory.clone(),
+                    memory: Some(memory),
+                    shared: None,
+                    instances,
+                    store,
+                }
+            }
+            LimiterBackend::Redis => {
+                let r = &config.ratelimit;
+                let url = r.redis_url.as_deref().context("ratelimit.redis_url")?;
+                let time = match r.redis_clock {
+                    RedisClock::Redis => RedisTime::Server,
+                    RedisClock::Gateway => RedisTime::Caller,
+                };
+                let redis = RedisLimiter::new(
+                    url,
+                    &r.redis_prefix,
+                    time,
+                    Duration::from_millis(r.redis_timeout_ms.max(1)),
+                )
+                .context("ratelimit.redis_url")?;
+                let shared = Arc::new(FallbackLimiter::new(redis, Arc::clone(&instances)));
+                Self {
+                    limiter: shared.clone(),
+                    memory: None,
+                    shared: Some(shared),
+                    instances,
+                    store,
+                }
+            }
+        })
+    }
+
+    fn spawn(
+        &self,
+        config: &Config,
+        instance: &str,
+        clock: &Arc<dyn Clock>,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some(memory) = &self.memory {
+            let (store, memory, clock) = (self.store.clone(), memory.clone(), Arc::clone(clock));
+            tasks.push(tokio::spawn(every(
+                Duration::from_millis(config.ratelimit.quota_flush_ms.max(10)),
+                stop.clone(),
+                move || flush_quotas(store.clone(), memory.clone(), Arc::clone(&clock)),
+            )));
+        }
+        if let Some(shared) = &self.shared {
+            tasks.push(tokio::spawn(
+                Arc::clone(shared).recover(Arc::clone(clock), stop.clone()),
+            ));
+            if config.ratelimit.instances.is_none() {
+                let beat = Heartbeat::new(
+                    self.store.clone(),
+                    instance.to_string(),
+                    Arc::clone(clock),
+                    Arc::clone(&self.instances),
+                );
+                tasks.push(tokio::spawn(beat.run(stop.clone())));
+            }
+        }
+        tasks
+    }
 }
 
 async fn flush_quotas(store: Store, limiter: Arc<MemoryLimiter>, clock: Arc<dyn Clock>) {

@@ -102,11 +102,29 @@ pub enum LimiterBackend {
     Redis,
 }
 
+/// Whose clock the Redis limiter decides by.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisClock {
+    /// The Redis server's: one timeline for every instance (the default).
+    Redis,
+    /// This gateway's own clock (tests that drive time).
+    Gateway,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub backend: LimiterBackend,
     pub redis_url: Option<String>,
+    /// Every Redis key starts with it, so deployments can share a Redis.
+    pub redis_prefix: String,
+    /// A Redis call slower than this counts as Redis being down.
+    pub redis_timeout_ms: u64,
+    pub redis_clock: RedisClock,
+    /// How many instances share the limits, for the fallback share while
+    /// Redis is down; absent: counted from the instances' heartbeats.
+    pub instances: Option<u32>,
     /// How often quota counts are written to the store: the most a crash
     /// can lose.
     pub quota_flush_ms: u64,
@@ -117,6 +135,10 @@ impl Default for RateLimitConfig {
         Self {
             backend: LimiterBackend::Memory,
             redis_url: None,
+            redis_prefix: "turnout:rl:".into(),
+            redis_timeout_ms: 250,
+            redis_clock: RedisClock::Redis,
+            instances: None,
             quota_flush_ms: 1000,
         }
     }
@@ -365,11 +387,11 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if self.ratelimit.backend == LimiterBackend::Redis {
-            return invalid(
-                "ratelimit.backend = \"redis\" is not available in this version; use \"memory\""
-                    .into(),
-            );
+        if self.ratelimit.backend == LimiterBackend::Redis && self.ratelimit.redis_url.is_none() {
+            return invalid("ratelimit.backend = \"redis\" needs ratelimit.redis_url".into());
+        }
+        if self.ratelimit.instances == Some(0) {
+            return invalid("ratelimit.instances must be at least 1".into());
         }
         if self.search.engine == SearchEngineKind::Elasticsearch {
             return invalid(

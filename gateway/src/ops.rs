@@ -15,6 +15,8 @@ use serde_json::json;
 use turnout_core::Store;
 use turnout_search::engine::Engine;
 
+use crate::limiter::fallback::FallbackLimiter;
+
 /// The process-wide metrics recorder: installed once, shared by every app
 /// started in this process (tests start several).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -32,10 +34,16 @@ pub fn metrics_handle() -> PrometheusHandle {
 struct OpsState {
     store: Store,
     engine: Arc<dyn Engine>,
+    /// The Redis limiter, when configured.
+    ratelimit: Option<Arc<FallbackLimiter>>,
     metrics: PrometheusHandle,
 }
 
-pub fn router(store: Store, engine: Arc<dyn Engine>) -> Router {
+pub fn router(
+    store: Store,
+    engine: Arc<dyn Engine>,
+    ratelimit: Option<Arc<FallbackLimiter>>,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
@@ -43,6 +51,7 @@ pub fn router(store: Store, engine: Arc<dyn Engine>) -> Router {
         .with_state(OpsState {
             store,
             engine,
+            ratelimit,
             metrics: metrics_handle(),
         })
 }
@@ -58,7 +67,16 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     } else {
         format!("error: the {} index is not open", s.engine.name())
     };
-    let ready = store == "ok" && index == "ok";
+    // While Redis is down the gateway still serves "allow" plans at their
+    // local share, but it is not fully ready: the limits are not shared.
+    let ratelimit = match &s.ratelimit {
+        None => "ok (memory)".to_string(),
+        Some(limiter) => match limiter.status().await {
+            Ok(()) => "ok (redis)".to_string(),
+            Err(e) => format!("error: {e}"),
+        },
+    };
+    let ready = store == "ok" && index == "ok" && ratelimit.starts_with("ok");
     let status = if ready {
         StatusCode::OK
     } else {
@@ -66,7 +84,7 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     };
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": {"store": store, "index": index, "ratelimit": "ok (memory)"},
+        "checks": {"store": store, "index": index, "ratelimit": ratelimit},
     });
     (status, Json(body)).into_response()
 }

@@ -465,6 +465,10 @@ fn limiter_unavailable(err: crate::limiter::LimiterError) -> Problem {
         "rate_limiter_unavailable",
         err.to_string(),
     )
+    .with_header(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    )
 }
 
 /// Usage keeps rejection reasons as `&'static str`; problem codes are

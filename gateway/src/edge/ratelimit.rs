@@ -117,6 +117,7 @@ pub fn rejection_response(d: &Decision) -> (&'static str, Response<Body>) {
                 },
                 quotas: Vec::new(),
                 retry_after_secs: 0,
+                at: 0,
             };
             let body = serde_json::to_vec(&rejection(&probe)).expect("a problem serialises");
             (verdict, Bytes::from(body))
@@ -152,6 +153,7 @@ mod tests {
             },
             quotas: vec![],
             retry_after_secs: 7,
+            at: 0,
         };
         let (code, response) = rejection_response(&d);
         assert_eq!(code, "quota_exceeded");
@@ -192,6 +194,7 @@ mod tests {
                 },
             ],
             retry_after_secs: 0,
+            at: 0,
         };
         assert_eq!(state_header(&d), "\"rate\";r=4;t=1, \"day\";r=7;t=300");
     }

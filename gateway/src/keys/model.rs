@@ -63,14 +63,7 @@ impl KeyStatus {
     }
 }
 
-/// What a plan does when its shared rate-limit backend (Redis) is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendErrorPolicy {
-    #[default]
-    Allow,
-    Deny,
-}
+pub use crate::limiter::BackendErrorPolicy;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanSpec {
@@ -144,6 +137,7 @@ impl ApiKey {
             quota_per_day: self.overrides.quota_per_day.or(plan.quota_per_day),
             quota_per_month: self.overrides.quota_per_month.or(plan.quota_per_month),
             timezone: plan.timezone,
+            on_backend_error: plan.on_backend_error,
         }
     }
 }
@@ -161,6 +155,7 @@ impl PlanSpec {
             quota_per_day: None,
             quota_per_month: None,
             timezone: self.timezone,
+            on_backend_error: self.on_backend_error,
         })
     }
 }

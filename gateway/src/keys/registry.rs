@@ -175,6 +175,7 @@ mod tests {
             quota_per_day: Some(1000),
             quota_per_month: None,
             timezone: Tz::UTC,
+            on_backend_error: Default::default(),
         };
         assert_eq!(
             policy_header(&limits),

@@ -110,6 +110,11 @@ impl MemoryLimiter {
         self.evaluate(subject, limits, now, true)
     }
 
+    /// What [`Self::decide`] would answer, consuming nothing.
+    pub fn look(&self, subject: &str, limits: &Limits, now: Nanos) -> Decision {
+        self.evaluate(subject, limits, now, false)
+    }
+
     /// Decides, and consumes only when `consume` and allowed.
     fn evaluate(&self, subject: &str, limits: &Limits, now: Nanos, consume: bool) -> Decision {
         let gcra = Gcra::new(limits.rate_per_second, limits.burst);
@@ -212,6 +217,7 @@ impl MemoryLimiter {
                 })
                 .collect(),
             retry_after_secs,
+            at: now,
         }
     }
 
@@ -304,6 +310,7 @@ mod tests {
             quota_per_day: day,
             quota_per_month: None,
             timezone: "America/Los_Angeles".parse::<Tz>().unwrap(),
+            on_backend_error: Default::default(),
         }
     }
 
@@ -323,6 +330,7 @@ mod tests {
             quota_per_day: None,
             quota_per_month: None,
             timezone: Tz::UTC,
+            on_backend_error: Default::default(),
         };
         let now = at("2026-11-27T12:00:00Z");
         assert!(l.decide("u", &lim, now).allowed());

@@ -7,10 +7,13 @@
 //! lock; a Redis limiter does it in one server-side script. Callers only see
 //! the trait.
 
+pub mod fallback;
 mod gcra;
+pub mod instances;
 pub mod memory;
 mod period;
 pub mod quota_store;
+pub mod redis;
 
 use chrono_tz::Tz;
 use futures_util::future::BoxFuture;
@@ -29,6 +32,18 @@ pub struct Limits {
     pub quota_per_month: Option<u64>,
     /// Calendar quotas roll over at midnight here.
     pub timezone: Tz,
+    /// What to do while the shared backend cannot be reached.
+    pub on_backend_error: BackendErrorPolicy,
+}
+
+/// What a plan does when its shared rate-limit backend (Redis) is down:
+/// keep serving at this instance's share of the limits, or refuse with 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendErrorPolicy {
+    #[default]
+    Allow,
+    Deny,
 }
 
 impl Limits {
@@ -71,6 +86,10 @@ pub struct Decision {
     pub quotas: Vec<QuotaState>,
     /// Whole seconds to wait before a retry can succeed (0 when allowed).
     pub retry_after_secs: u64,
+    /// When the decision was taken, on the clock of whatever took it (the
+    /// Redis server's for the shared limiter): the time that bounds on
+    /// admitted counts are measured against.
+    pub at: Nanos,
 }
 
 impl Decision {
@@ -81,7 +100,7 @@ impl Decision {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LimiterError {
-    #[error("rate-limit backend unavailable: {0}")]
+    #[error("the rate-limit backend is unavailable: {0}")]
     Unavailable(String),
 }
 

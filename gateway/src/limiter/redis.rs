@@ -1,0 +1,321 @@
+//! The shared limiter: every gateway instance decides against the same
+//! Redis, in one server-side script per request, so N instances admit what
+//! one would.
+//!
+//! Why one script: Kong's and APISIX's Redis limiters read the count in one
+//! round trip and wrote it in another, and under load every instance read
+//! the same "one left" and admitted it. Here the quota read, the GCRA
+//! check, the TAT write and the quota increments (with their TTLs) happen
+//! inside one EVALSHA, which Redis runs atomically.
+//!
+//! Why it still keeps up: the connection is multiplexed, so concurrent
+//! requests' scripts are written back to back on one socket and their
+//! replies read back in order — a pipeline formed by load, not a batch that
+//! waits. Each decision is still exact; nothing is traded for throughput.
+//!
+//! Time: by default the script reads the Redis server's clock (`TIME`), so
+//! gateways with skewed clocks still share one timeline. Tests with an
+//! injected clock pass their own time instead ([`RedisTime::Caller`]).
+//! Quota periods are named from the gateway's clock; a skew of
+//! milliseconds only moves the rollover by as much.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use turnout_core::clock::Nanos;
+
+use super::gcra::{Gcra, Outcome};
+use super::memory::QuotaCount;
+use super::{
+    Decision, Limiter, LimiterError, Limits, QuotaState, RateState, Verdict, Window, ceil_secs,
+    period_of,
+};
+
+/// Decides, and when `mode` is 1 consumes; mode 0 only looks; mode 2 gives
+/// one interval back. Times are microseconds: a Lua number is a double,
+/// and nanoseconds since 1970 do not fit its 53-bit mantissa.
+///
+/// KEYS: the TAT, the day count, the month count.
+/// ARGV: now (0 = the server's clock), interval, tolerance, day limit
+/// (-1 = none), day TTL s, month limit, month TTL s, mode.
+/// Returns: verdict (0 allowed, 1 rate, 2 day quota, 3 month quota), now,
+/// the TAT before (-1 = none), the day and month counts after.
+const SCRIPT: &str = r#"
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local interval = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local mode = tonumber(ARGV[8])
+local stored = redis.call('GET', KEYS[1])
+if stored then stored = tonumber(stored) end
+
+if mode == 2 then
+  if stored and stored - interval > now then
+    redis.call('SET', KEYS[1], string.format('%.0f', stored - interval),
+      'PX', math.ceil((stored - interval - now) / 1000) + 1000)
+  elseif stored then
+    redis.call('DEL', KEYS[1])
+  end
+  return {0, now, -1, 0, 0}
+end
+
+local used = {0, 0}
+local verdict = 0
+for i = 1, 2 do
+  local limit = tonumber(ARGV[2 + 2 * i])
+  if limit >= 0 then
+    used[i] = tonumber(redis.call('GET', KEYS[1 + i]) or '0')
+    if verdict == 0 and used[i] >= limit then verdict = 1 + i end
+  end
+end
+
+local tat = now
+if stored and stored > now then tat = stored end
+local new_tat = tat + interval
+if verdict == 0 and now < new_tat - tolerance then verdict = 1 end
+
+if verdict == 0 and mode == 1 then
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+    'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  for i = 1, 2 do
+    if tonumber(ARGV[2 + 2 * i]) >= 0 then
+      used[i] = redis.call('INCR', KEYS[1 + i])
+      if used[i] == 1 then redis.call('EXPIRE', KEYS[1 + i], ARGV[3 + 2 * i]) end
+    end
+  end
+end
+return {verdict, now, stored or -1, used[1], used[2]}
+"#;
+
+/// Adds counts admitted elsewhere (by the local fallback while Redis was
+/// down) to the shared quota counters. KEYS: counters; ARGV: pairs of
+/// amount and TTL.
+const ADD_SCRIPT: &str = r#"
+for i = 1, #KEYS do
+  local n = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  if n == tonumber(ARGV[2 * i - 1]) then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+end
+return #KEYS
+"#;
+
+/// Whose clock the script decides by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisTime {
+    /// The Redis server's `TIME`: one timeline for every gateway.
+    Server,
+    /// The `now` each call passes in: for tests that drive time.
+    Caller,
+}
+
+pub struct RedisLimiter {
+    conn: ConnectionManager,
+    check: redis::Script,
+    add: redis::Script,
+    time: RedisTime,
+    /// Every key starts with it, so several deployments (or tests) can
+    /// share one Redis.
+    prefix: String,
+}
+
+/// Quota counters outlive their period by a day, for late readers.
+const QUOTA_GRACE_SECS: i64 = 86_400;
+
+impl RedisLimiter {
+    /// Connects lazily: a gateway starts while Redis is down, and the
+    /// connection is re-established by itself when Redis returns.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        time: RedisTime,
+        timeout: Duration,
+    ) -> Result<Self, LimiterError> {
+        let client =
+            redis::Client::open(url).map_err(|e| LimiterError::Unavailable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            conn,
+            check: redis::Script::new(SCRIPT),
+            add: redis::Script::new(ADD_SCRIPT),
+            time,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// One round trip, for readiness and for the fallback's recovery probe.
+    pub async fn ping(&self) -> Result<(), LimiterError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    /// The keys of a subject. The `{subject}` hash tag keeps them in one
+    /// Redis Cluster slot, which a script touching all three needs.
+    fn key(&self, subject: &str, what: &str) -> String {
+        format!("{}{{{subject}}}:{what}", self.prefix)
+    }
+
+    /// Adds counts admitted while Redis was unreachable.
+    pub async fn add_counts(&self, counts: &[QuotaCount]) -> Result<(), LimiterError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.add.prepare_invoke();
+        for c in counts {
+            invocation.key(self.key(&c.subject, &format!("{}:{}", c.window.as_str(), c.period)));
+            // A month and its grace day, at most.
+            invocation.arg(c.count).arg(32 * 86_400 + QUOTA_GRACE_SECS);
+        }
+        let mut conn = self.conn.clone();
+        invocation
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn run(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now: Nanos,
+        mode: u8,
+    ) -> Result<Decision, LimiterError> {
+        let gcra = micro(Gcra::new(limits.rate_per_second, limits.burst));
+        let mut invocation = self.check.prepare_invoke();
+        invocation.key(self.key(subject, "tat"));
+        let now_arg = match self.time {
+            RedisTime::Server => 0,
+            RedisTime::Caller => now / 1_000,
+        };
+        invocation
+            .arg(now_arg)
+            .arg(gcra.interval / 1_000)
+            .arg(gcra.tolerance / 1_000);
+        let mut windows = Vec::with_capacity(2);
+        for window in Window::ALL {
+            let (period, end) = period_of(window, limits.timezone, now);
+            invocation.key(self.key(subject, &format!("{}:{period}", window.as_str())));
+            match limits.quota(window) {
+                Some(limit) => {
+                    let ttl = ceil_secs(end - now) as i64 + QUOTA_GRACE_SECS;
+                    invocation.arg(limit as i64).arg(ttl);
+                    windows.push((window, limit, ceil_secs(end - now)));
+                }
+                None => {
+                    invocation.arg(-1).arg(0);
+                }
+            }
+        }
+        invocation.arg(mode);
+        let mut conn = self.conn.clone();
+        let (verdict, at_us, stored_us, day, month): (i64, i64, i64, i64, i64) = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+
+        let at = at_us * 1_000;
+        let stored = (stored_us >= 0).then_some(stored_us * 1_000);
+        // The same arithmetic the script did, in whole microseconds, for
+        // the numbers the headers show.
+        let (rate, rate_retry) = match gcra.check(stored, at) {
+            Outcome::Allow { state, .. } if verdict == 0 && mode == 0 => (
+                RateState {
+                    remaining: (state.remaining + 1).min(u64::from(limits.burst)),
+                    ..state
+                },
+                0,
+            ),
+            Outcome::Allow { state, .. } => (state, 0),
+            Outcome::Deny { retry_after, state } => (state, retry_after),
+        };
+        let quotas: Vec<QuotaState> = windows
+            .iter()
+            .map(|&(window, limit, reset_secs)| {
+                let used = match window {
+                    Window::Day => day,
+                    Window::Month => month,
+                } as u64;
+                QuotaState {
+                    window,
+                    limit,
+                    remaining: limit.saturating_sub(used),
+                    reset_secs,
+                }
+            })
+            .collect();
+        let (verdict, retry_after_secs) = match verdict {
+            0 => (Verdict::Allowed, 0),
+            1 => (Verdict::RateLimited, ceil_secs(rate_retry).max(1)),
+            v => {
+                let window = if v == 2 { Window::Day } else { Window::Month };
+                let reset = quotas
+                    .iter()
+                    .find(|q| q.window == window)
+                    .map_or(1, |q| q.reset_secs);
+                (Verdict::QuotaExceeded(window), reset.max(1))
+            }
+        };
+        Ok(Decision {
+            verdict,
+            rate,
+            quotas,
+            retry_after_secs,
+            at,
+        })
+    }
+}
+
+/// The GCRA in whole microseconds, as the script computes it.
+fn micro(g: Gcra) -> Gcra {
+    let interval = (g.interval / 1_000).max(1) * 1_000;
+    Gcra {
+        interval,
+        tolerance: interval * (g.tolerance / g.interval),
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> LimiterError {
+    LimiterError::Unavailable(e.to_string())
+}
+
+impl Limiter for RedisLimiter {
+    fn check<'a>(
+        &'a self,
+        subject: &'a str,
+        limits: &'a Limits,
+        now: Nanos,
+    ) -> BoxFuture<'a, Result<Decision, LimiterError>> {
+        Box::pin(self.run(subject, limits, now, 1))
+    }
+
+    fn peek<'a>(
+        &'a self,
+        subject: &'a str,
+        limits: &'a Limits,
+        now: Nanos,
+    ) -> BoxFuture<'a, Result<Decision, LimiterError>> {
+        Box::pin(self.run(subject, limits, now, 0))
+    }
+
+    fn refund<'a>(
+        &'a self,
+        subject: &'a str,
+        limits: &'a Limits,
+        now: Nanos,
+    ) -> BoxFuture<'a, Result<(), LimiterError>> {
+        Box::pin(async move { self.run(subject, limits, now, 2).await.map(drop) })
+    }
+}
