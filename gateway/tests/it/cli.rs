@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use turnout_core::store::testing::fresh_dir;
 
-fn turnout(dir: &std::path::Path) -> Command {
+pub fn turnout(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_turnout"));
     cmd.current_dir(dir)
         .env_remove("TURNOUT_CONFIG")
@@ -19,7 +19,7 @@ fn turnout(dir: &std::path::Path) -> Command {
 }
 
 /// A `turnout serve` process, killed if a failing test leaves it running.
-struct Server(Child);
+pub struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -38,7 +38,7 @@ fn serve(dir: &std::path::Path) -> (Server, String) {
 
 /// Like [`serve`], for a prepared command; the log lines (JSON) after the
 /// listening line arrive on the returned channel.
-fn serve_with(cmd: &mut Command) -> (Server, String, std::sync::mpsc::Receiver<String>) {
+pub fn serve_with(cmd: &mut Command) -> (Server, String, std::sync::mpsc::Receiver<String>) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

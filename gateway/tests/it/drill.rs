@@ -16,7 +16,7 @@ use turnout_outreach::testing::twilio_peer::{ACCOUNT_SID, AUTH_TOKEN, TwilioPeer
 
 const MESSAGES: usize = 400;
 
-struct Worker(Child);
+pub struct Worker(pub Child);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -25,7 +25,7 @@ impl Drop for Worker {
     }
 }
 
-fn worker(dir: &std::path::Path, store_url: Option<&str>, peer: &TwilioPeer) -> Worker {
+pub fn worker(dir: &std::path::Path, store_url: Option<&str>, peer: &TwilioPeer) -> Worker {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_turnout"));
     cmd.current_dir(dir)
         .env_remove("TURNOUT_CONFIG")
@@ -61,9 +61,47 @@ async fn workers_killed_mid_campaign_lose_nothing_and_send_nothing_twice(backend
         .await
         .unwrap();
     let queue = Queue::new(store.clone());
-    // What a launched campaign leaves in the queue: one message per person.
+    let (ids, messages) = launch(&queue, MESSAGES).await;
+
+    let peer = TwilioPeer::start().await;
+    // Each send takes a moment, so kills land between Twilio's acceptance
+    // and our write as well as everywhere else.
+    peer.set_delay(Duration::from_millis(50));
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| worker(&dir, url.as_deref(), &peer))
+        .collect();
+    let (mut kills, mut mid_campaign) = (0, 0);
+    let mut rng = rand::rng();
+    while kills < 12 {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(50..150))).await;
+        if pending(&store).await > 0 {
+            mid_campaign += 1;
+        }
+        let victim = rng.random_range(0..workers.len());
+        let mut dead = workers.swap_remove(victim);
+        dead.0.kill().unwrap(); // SIGKILL
+        dead.0.wait().unwrap();
+        kills += 1;
+        workers.push(worker(&dir, url.as_deref(), &peer));
+    }
+    // The survivors finish the campaign (and settle the dead ones' leases).
+    settled(&store).await;
+    drop(workers);
+    let (sent, unknown) = each_at_most_once(&queue, &ids, &messages, &peer).await;
+    assert!(
+        mid_campaign >= 3,
+        "only {mid_campaign} kills landed mid-campaign"
+    );
+    eprintln!(
+        "drill: {kills} SIGKILLs ({mid_campaign} mid-campaign), {sent} sent, {unknown} unknown"
+    );
+    store.close().await;
+}
+
+/// What a launched campaign leaves in the queue: one message per person.
+pub async fn launch(queue: &Queue, n: usize) -> (Vec<i64>, Vec<NewMessage>) {
     let now = chrono::Utc::now().timestamp_millis();
-    let messages: Vec<NewMessage> = (0..MESSAGES)
+    let messages: Vec<NewMessage> = (0..n)
         .map(|i| NewMessage {
             channel: Channel::Sms,
             recipient: format!("+1215556{i:04}"),
@@ -78,42 +116,26 @@ async fn workers_killed_mid_campaign_lose_nothing_and_send_nothing_twice(backend
         })
         .collect();
     let ids = queue.enqueue(&messages, now).await.unwrap();
+    (ids, messages)
+}
 
-    let peer = TwilioPeer::start().await;
-    // Each send takes a moment, so kills land between Twilio's acceptance
-    // and our write as well as everywhere else.
-    peer.set_delay(Duration::from_millis(50));
-    let mut workers: Vec<Worker> = (0..3)
-        .map(|_| worker(&dir, url.as_deref(), &peer))
-        .collect();
-    let pending = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM outreach_messages WHERE status IN ('queued', 'deferred', 'sending')",
-        )
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-    };
-    let (mut kills, mut mid_campaign) = (0, 0);
-    let mut rng = rand::rng();
-    while kills < 12 {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(50..150))).await;
-        if pending().await > 0 {
-            mid_campaign += 1;
-        }
-        let victim = rng.random_range(0..workers.len());
-        let mut dead = workers.swap_remove(victim);
-        dead.0.kill().unwrap(); // SIGKILL
-        dead.0.wait().unwrap();
-        kills += 1;
-        workers.push(worker(&dir, url.as_deref(), &peer));
-    }
-    // The survivors finish the campaign (and settle the dead ones' leases).
+/// Messages not yet in a terminal state.
+pub async fn pending(store: &turnout_core::Store) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM outreach_messages WHERE status IN ('queued', 'deferred', 'sending')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// Waits for the workers to settle every message (90 s at most).
+pub async fn settled(store: &turnout_core::Store) {
     let started = Instant::now();
     loop {
-        let pending = pending().await;
+        let pending = pending(store).await;
         if pending == 0 {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(90),
@@ -121,8 +143,17 @@ async fn workers_killed_mid_campaign_lose_nothing_and_send_nothing_twice(backend
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    drop(workers);
+}
 
+/// Every message in one terminal state: `sent` ones received by Twilio
+/// exactly once, `unknown` ones (Twilio may have them) not sent again, and
+/// no recipient received twice. Returns (sent, unknown).
+pub async fn each_at_most_once(
+    queue: &Queue,
+    ids: &[i64],
+    messages: &[NewMessage],
+    peer: &TwilioPeer,
+) -> (usize, usize) {
     let mut received: HashMap<String, usize> = HashMap::new();
     for r in peer.received() {
         *received
@@ -135,7 +166,7 @@ async fn workers_killed_mid_campaign_lose_nothing_and_send_nothing_twice(backend
         "Twilio received these more than once: {twice:?}"
     );
     let (mut sent, mut unknown) = (0, 0);
-    for (id, m) in ids.iter().zip(&messages) {
+    for (id, m) in ids.iter().zip(messages) {
         let status = queue.status(*id).await.unwrap().unwrap();
         match status {
             Status::Sent => {
@@ -153,19 +184,11 @@ async fn workers_killed_mid_campaign_lose_nothing_and_send_nothing_twice(backend
     }
     assert_eq!(
         sent + unknown,
-        MESSAGES,
+        messages.len(),
         "every recipient in one terminal state"
     );
     assert!(sent > 0);
-    assert!(
-        mid_campaign >= 3,
-        "only {mid_campaign} kills landed mid-campaign"
-    );
-    eprintln!(
-        "drill: {kills} SIGKILLs ({mid_campaign} mid-campaign), {sent} sent, {unknown} unknown, {} received by the peer",
-        received.len()
-    );
-    store.close().await;
+    (sent, unknown)
 }
 
 turnout_core::on_both_stores!(workers_killed_mid_campaign_lose_nothing_and_send_nothing_twice);
