@@ -724,6 +724,19 @@ impl Queue {
     }
 
     /// A message as its sender may see it.
+    /// Messages waiting to be sent that are due by `now`, and how long the
+    /// oldest of them has been due (ms): the backlog a dashboard watches.
+    pub async fn backlog(&self, now: i64) -> Result<(i64, i64), StoreError> {
+        let (depth, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(not_before) FROM outreach_messages
+             WHERE status IN ('queued', 'deferred') AND not_before <= $1",
+        )
+        .bind(now)
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok((depth, oldest.map_or(0, |t| (now - t).max(0))))
+    }
+
     pub async fn get(&self, id: i64) -> Result<Option<MessageView>, StoreError> {
         let row = sqlx::query(
             "SELECT id, channel, recipient, status, sender_key, campaign_id, person_id, \

@@ -140,6 +140,20 @@ struct Payload {
 }
 
 /// An address on the opt-out or suppression list.
+/// How often the queue backlog gauges are refreshed.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Provider failures by provider and code (the provider's own code where
+/// it gave one: a bounded set, fit for a label).
+fn provider_error(provider: &str, code: &str) {
+    metrics::counter!(
+        "turnout_outreach_provider_errors_total",
+        "provider" => provider.to_string(),
+        "code" => code.to_string()
+    )
+    .increment(1);
+}
+
 fn consent_outcome(reason: Reason) -> Outcome {
     if reason.is_opt_out() {
         Outcome::OptedOut {
@@ -250,7 +264,12 @@ impl Worker {
         stop: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(stop);
+        let mut gauged = std::time::Instant::now() - BACKLOG_EVERY;
         loop {
+            if gauged.elapsed() >= BACKLOG_EVERY {
+                gauged = std::time::Instant::now();
+                self.gauge_backlog().await;
+            }
             let full = match self.run_once().await {
                 Ok(n) => n >= self.settings.batch,
                 Err(e) => {
@@ -265,6 +284,18 @@ impl Worker {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
             }
+        }
+    }
+
+    /// Queue depth and age as gauges. Read every [`BACKLOG_EVERY`] rather
+    /// than every round: a count over a large backlog is not free.
+    async fn gauge_backlog(&self) {
+        match self.queue.backlog(millis(&*self.clock)).await {
+            Ok((depth, age_ms)) => {
+                metrics::gauge!("turnout_outreach_queue_depth").set(depth as f64);
+                metrics::gauge!("turnout_outreach_queue_oldest_seconds").set(age_ms as f64 / 1e3);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the queue backlog"),
         }
     }
 
@@ -458,6 +489,7 @@ impl Worker {
             let at = millis(&*self.clock);
             match answer {
                 Err(_) => {
+                    provider_error(provider.name(), "timeout");
                     self.breakers.record(provider.name(), false, at);
                     // It may have it: never fail over after no answer.
                     outcome = Some(Outcome::Unknown {
@@ -470,6 +502,8 @@ impl Worker {
                     break;
                 }
                 Ok(Ok(accepted)) => {
+                    metrics::counter!("turnout_outreach_sent_total", "provider" => provider.name().to_string())
+                        .increment(1);
                     self.breakers.record(provider.name(), true, at);
                     outcome = Some(Outcome::Sent {
                         provider: provider.name().to_string(),
@@ -478,6 +512,7 @@ impl Worker {
                     break;
                 }
                 Ok(Err(failure)) => {
+                    provider_error(provider.name(), failure.code());
                     let healthy =
                         !matches!(failure, Failure::Retry { .. } | Failure::Unknown { .. });
                     self.breakers.record(provider.name(), healthy, at);

@@ -251,3 +251,38 @@ async fn an_unusable_provider_config_is_refused_at_start() {
     ])
     .unwrap();
 }
+
+/// What an operator's dashboard reads from `/metrics` after a send: the
+/// limiter's decisions, the provider's sends, the queue's depth and age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_decisions_sends_and_the_queue() {
+    let (app, key, _, _) = app().await;
+    let resp = post(
+        &app,
+        &key,
+        json!({"channel": "sms", "to": {"phone": "+12155550199"}, "template": {"body": "Doors at 10"}}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    until_sent(&app, &key, id).await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "turnout_limiter_decisions_total{decision=\"allow\"}",
+        "turnout_outreach_sent_total{provider=\"log\"}",
+        "turnout_outreach_queue_depth",
+        "turnout_outreach_queue_oldest_seconds",
+        "turnout_requests_total",
+    ] {
+        assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
+}

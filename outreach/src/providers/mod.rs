@@ -76,3 +76,15 @@ pub enum Failure {
     /// message ends `unknown`.
     Unknown { reason: String },
 }
+
+impl Failure {
+    /// The code to count it under.
+    pub fn code(&self) -> &str {
+        match self {
+            Failure::OptedOut { code }
+            | Failure::Permanent { code, .. }
+            | Failure::Retry { code, .. } => code,
+            Failure::Unknown { .. } => "unknown",
+        }
+    }
+}
