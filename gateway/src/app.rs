@@ -300,14 +300,27 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
     };
 
     let registry = Arc::new(Registry::new(admin.hasher.clone()));
-    let follower = Arc::new(Follower::new(
+    let mut follower = Follower::new(
         store.clone(),
         Arc::clone(&registry),
         config
             .admin_token
             .as_deref()
             .map(turnout_core::token::sha256_hex),
-    ));
+    );
+    let announcements = config
+        .ratelimit
+        .redis_url
+        .clone()
+        .filter(|_| config.ratelimit.backend == LimiterBackend::Redis)
+        .map(|url| (url, format!("{}key-changes", config.ratelimit.redis_prefix)));
+    if let Some((url, channel)) = &announcements {
+        follower = follower.with_announcer(
+            crate::keys::announce::Announcer::new(url, channel.clone())
+                .context("ratelimit.redis_url")?,
+        );
+    }
+    let follower = Arc::new(follower);
     follower
         .catch_up()
         .await
@@ -572,6 +585,14 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         })),
     ];
     background.extend(limiters.spawn(&config, &instance, &clock, &shutdown_rx));
+    if let Some((url, channel)) = announcements {
+        background.push(tokio::spawn(crate::keys::announce::listen(
+            Arc::clone(&follower),
+            url,
+            channel,
+            shutdown_rx.clone(),
+        )));
+    }
     if let Some(reminders) = reminders {
         let interval = Duration::from_millis(config.outreach.reminders.interval_ms.max(10));
         let mut stop = shutdown_rx.clone();

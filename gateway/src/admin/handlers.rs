@@ -15,7 +15,7 @@ use super::{AdminState, base_url, views};
 use crate::keys::store as key_store;
 
 async fn applied(state: &AdminState) {
-    if let Err(err) = state.follower.catch_up().await {
+    if let Err(err) = state.follower.applied().await {
         tracing::warn!(error = %err, "could not refresh the key registry after an admin change");
     }
 }

@@ -1,6 +1,7 @@
 //! API keys and plans: their model, their storage, and the in-memory
 //! registry that answers every request without touching the store.
 
+pub mod announce;
 pub mod model;
 pub mod registry;
 pub mod scope;

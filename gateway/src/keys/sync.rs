@@ -5,7 +5,9 @@
 //! copy of the raw rows, and swaps in a freshly built snapshot. It polls
 //! every `sync.poll_ms` (250 ms by default), which is how a change made on
 //! one instance is in force on all of them within a second; an instance's
-//! own admin writes call [`Follower::catch_up`] so they apply at once.
+//! own admin writes call [`Follower::applied`] so they apply at once, and,
+//! with Redis configured, announce themselves so the others look at once
+//! too ([`super::announce`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct Follower {
     rows: Mutex<Rows>,
     /// An admin token from config wins over the stored one.
     configured_admin_sha256: Option<String>,
+    /// Tells the other instances when this one changed something.
+    announcer: Option<super::announce::Announcer>,
 }
 
 impl Follower {
@@ -47,7 +51,23 @@ impl Follower {
             registry,
             rows: Mutex::new(Rows::default()),
             configured_admin_sha256,
+            announcer: None,
         }
+    }
+
+    pub fn with_announcer(mut self, announcer: super::announce::Announcer) -> Self {
+        self.announcer = Some(announcer);
+        self
+    }
+
+    /// After this instance's own write: apply it here at once, and tell
+    /// the others.
+    pub async fn applied(&self) -> Result<usize, StoreError> {
+        let n = self.catch_up().await;
+        if let Some(a) = &self.announcer {
+            a.announce().await;
+        }
+        n
     }
 
     /// Applies every change since the last call; returns how many rows
