@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
 use turnout_core::store::StoreError;
 
-use crate::engine::{Engine, EngineError, IndexDoc, Position};
+use crate::engine::{Engine, EngineError, IndexDoc, Position, Removal};
 use crate::store::{Change, RecordKind, SearchStore};
 
 /// Changes read per store round trip.
@@ -47,21 +47,21 @@ pub struct Follower {
 
 /// Splits changes into the documents to write and the ids to delete,
 /// keeping the last state of each record.
-fn split(changes: Vec<Change>) -> (Vec<IndexDoc>, Vec<i64>) {
-    let mut last: HashMap<i64, (RecordKind, Option<String>)> = HashMap::new();
+fn split(changes: Vec<Change>) -> (Vec<IndexDoc>, Vec<Removal>) {
+    let mut last: HashMap<i64, (RecordKind, Option<String>, i64)> = HashMap::new();
     for c in changes {
-        last.insert(c.id, (c.kind, c.doc));
+        last.insert(c.id, (c.kind, c.doc, c.version));
     }
     let mut upserts = Vec::new();
     let mut deletes = Vec::new();
-    for (id, (kind, doc)) in last {
-        match doc.map(|d| IndexDoc::from_source(kind, d)) {
+    for (id, (kind, doc, version)) in last {
+        match doc.map(|d| IndexDoc::from_source(kind, d, version)) {
             Some(Ok(d)) => upserts.push(d),
             Some(Err(e)) => {
                 tracing::error!(id, error = %e, "a stored record cannot be read; it is left out of the index");
-                deletes.push(id);
+                deletes.push(Removal { id, version });
             }
-            None => deletes.push(id),
+            None => deletes.push(Removal { id, version }),
         }
     }
     (upserts, deletes)
@@ -120,17 +120,17 @@ impl Follower {
         let mut records = 0usize;
         loop {
             let rows = self.store.scan(after, BATCH).await?;
-            let Some(last) = rows.last().map(|r| r.0) else {
+            let Some(last) = rows.last().map(|r| r.id) else {
                 break;
             };
             after = last;
             records += rows.len();
             let docs = rows
                 .into_iter()
-                .filter_map(|(id, kind, doc)| match IndexDoc::from_source(kind, doc) {
+                .filter_map(|r| match IndexDoc::from_source(r.kind, r.doc, r.version) {
                     Ok(d) => Some(d),
                     Err(e) => {
-                        tracing::error!(id, error = %e, "a stored record cannot be read; it is left out of the index");
+                        tracing::error!(id = r.id, error = %e, "a stored record cannot be read; it is left out of the index");
                         None
                     }
                 })

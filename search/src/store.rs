@@ -26,6 +26,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0002_attendances_by_person.sql"),
         postgres: include_str!("../migrations/0002_attendances_by_person.sql"),
     },
+    Migration {
+        version: 3,
+        name: "record_versions",
+        sqlite: include_str!("../migrations/0003_record_versions.sql"),
+        postgres: include_str!("../migrations/0003_record_versions.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +88,17 @@ pub struct Change {
     pub id: i64,
     pub kind: RecordKind,
     pub doc: Option<String>,
+    /// The record's version with this state (see migration 0003).
+    pub version: i64,
+}
+
+/// A live record as a rebuild reads it.
+#[derive(Debug, Clone)]
+pub struct ScannedRecord {
+    pub id: i64,
+    pub kind: RecordKind,
+    pub doc: String,
+    pub version: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -223,7 +240,8 @@ impl SearchStore {
             let sql = format!(
                 "INSERT INTO search_records (id, kind, doc, timezone_given, created_at, modified_at) \
                  VALUES {} ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, \
-                 timezone_given = excluded.timezone_given, modified_at = excluded.modified_at",
+                 timezone_given = excluded.timezone_given, modified_at = excluded.modified_at, \
+                 version = search_records.version + 1",
                 dialect.values_placeholders(chunk.len(), 6)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -307,8 +325,8 @@ impl SearchStore {
         now_ms: i64,
     ) -> Result<Option<Vec<i64>>, StoreError> {
         let gone = sqlx::query(
-            "UPDATE search_records SET doc = NULL, deleted_at = $1, modified_at = $1 \
-             WHERE id = $2 AND kind = $3 AND deleted_at IS NULL",
+            "UPDATE search_records SET doc = NULL, deleted_at = $1, modified_at = $1, \
+             version = version + 1 WHERE id = $2 AND kind = $3 AND deleted_at IS NULL",
         )
         .bind(now_ms)
         .bind(id)
@@ -353,7 +371,7 @@ impl SearchStore {
     /// state.
     pub async fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(
-            "SELECT c.seq, r.id, r.kind, r.doc FROM search_changes c \
+            "SELECT c.seq, r.id, r.kind, r.doc, r.version FROM search_changes c \
              JOIN search_records r ON r.id = c.record_id \
              WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
         )
@@ -368,6 +386,7 @@ impl SearchStore {
                     id: r.try_get(1)?,
                     kind: RecordKind::parse(&r.try_get::<String, _>(2)?)?,
                     doc: r.try_get(3)?,
+                    version: r.try_get(4)?,
                 })
             })
             .collect()
@@ -406,9 +425,9 @@ impl SearchStore {
         &self,
         after_id: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, RecordKind, String)>, StoreError> {
+    ) -> Result<Vec<ScannedRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, doc FROM search_records \
+            "SELECT id, kind, doc, version FROM search_records \
              WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2",
         )
         .bind(after_id)
@@ -417,11 +436,12 @@ impl SearchStore {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    RecordKind::parse(&r.try_get::<String, _>(1)?)?,
-                    r.try_get(2)?,
-                ))
+                Ok(ScannedRecord {
+                    id: r.try_get(0)?,
+                    kind: RecordKind::parse(&r.try_get::<String, _>(1)?)?,
+                    doc: r.try_get(2)?,
+                    version: r.try_get(3)?,
+                })
             })
             .collect()
     }
@@ -604,7 +624,9 @@ impl SearchStore {
         doc: &str,
         modified_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE search_records SET doc = $1, modified_at = $2 WHERE id = $3")
+        sqlx::query(
+            "UPDATE search_records SET doc = $1, modified_at = $2, version = version + 1 WHERE id = $3",
+        )
             .bind(doc)
             .bind(modified_at)
             .bind(id)

@@ -60,10 +60,16 @@ fn corpus(seed: u64, people: u64, events: u64) -> Corpus {
 async fn index(engine: &dyn Engine, c: &Corpus) {
     let mut docs: Vec<IndexDoc> = Vec::new();
     for p in &c.people {
-        docs.push(IndexDoc::from_person(p, serde_json::to_string(p).unwrap()));
+        docs.push(IndexDoc {
+            version: 1,
+            ..IndexDoc::from_person(p, serde_json::to_string(p).unwrap())
+        });
     }
     for e in &c.events {
-        docs.push(IndexDoc::from_event(e, serde_json::to_string(e).unwrap()));
+        docs.push(IndexDoc {
+            version: 1,
+            ..IndexDoc::from_event(e, serde_json::to_string(e).unwrap())
+        });
     }
     let n = docs.len() as i64;
     // Several commits, so the index has several segments.
@@ -354,9 +360,16 @@ async fn updates_and_deletes_apply(engine: Arc<dyn Engine>) {
     assert_eq!(engine.search(all()).await.unwrap().count, 50);
     let mut p = c.people.remove(0);
     p.skills = vec!["juggling".into()];
-    let doc = IndexDoc::from_person(&p, serde_json::to_string(&p).unwrap());
+    let doc = IndexDoc {
+        version: 2,
+        ..IndexDoc::from_person(&p, serde_json::to_string(&p).unwrap())
+    };
     let gone = c.people[0].id;
-    engine.apply(vec![doc], vec![gone], 77).await.unwrap();
+    let removal = turnout_search::engine::Removal {
+        id: gone,
+        version: 2,
+    };
+    engine.apply(vec![doc], vec![removal], 77).await.unwrap();
     assert_eq!(engine.position().seq, 77);
     let hits = engine.search(all()).await.unwrap();
     assert_eq!(hits.count, 49);

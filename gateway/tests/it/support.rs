@@ -281,6 +281,6 @@ pub async fn search_records(app: &TestApp) -> Vec<(&'static str, Value)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|(_, kind, doc)| (kind.as_str(), serde_json::from_str(&doc).unwrap()))
+        .map(|r| (r.kind.as_str(), serde_json::from_str(&r.doc).unwrap()))
         .collect()
 }

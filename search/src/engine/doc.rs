@@ -41,6 +41,16 @@ pub struct IndexDoc {
     /// Unix seconds.
     pub modified: i64,
     pub source: String,
+    /// The record's version in the store (0 where none is known): an
+    /// external index keeps only the highest it has seen.
+    pub version: i64,
+}
+
+/// A record to take out of the index, at the version that removed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal {
+    pub id: i64,
+    pub version: i64,
 }
 
 impl IndexDoc {
@@ -91,6 +101,7 @@ impl IndexDoc {
                 .collect(),
             modified: p.modified_date.timestamp(),
             source,
+            version: 0,
         }
     }
 
@@ -121,15 +132,21 @@ impl IndexDoc {
             contacts: Vec::new(),
             modified: e.modified_date.timestamp(),
             source,
+            version: 0,
         }
     }
 
-    /// Derives the document from a stored record's JSON.
-    pub fn from_source(kind: RecordKind, source: String) -> Result<Self, serde_json::Error> {
-        Ok(match kind {
+    /// Derives the document from a stored record's JSON at `version`.
+    pub fn from_source(
+        kind: RecordKind,
+        source: String,
+        version: i64,
+    ) -> Result<Self, serde_json::Error> {
+        let doc = match kind {
             RecordKind::Person => Self::from_person(&serde_json::from_str(&source)?, source),
             RecordKind::Event => Self::from_event(&serde_json::from_str(&source)?, source),
-        })
+        };
+        Ok(Self { version, ..doc })
     }
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use doc::{IndexDoc, Slot};
+pub use doc::{IndexDoc, Removal, Slot};
 pub use page::{Cursor, Direction, SortKey};
 
 use crate::geo::Point;
@@ -160,7 +160,7 @@ pub struct Position {
 pub trait Rebuild: Send {
     fn add(&mut self, docs: Vec<IndexDoc>) -> Result<(), EngineError>;
     /// Applies changes that arrived during the rebuild.
-    fn apply(&mut self, upserts: Vec<IndexDoc>, deletes: Vec<i64>) -> Result<(), EngineError>;
+    fn apply(&mut self, upserts: Vec<IndexDoc>, deletes: Vec<Removal>) -> Result<(), EngineError>;
     /// Makes the new index the live one, at `position`.
     fn finish(self: Box<Self>, position: Position) -> Result<(), EngineError>;
 }
@@ -173,7 +173,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Writes documents and deletions and makes them visible to searches,
     /// recording `seq` as applied.
-    fn apply(&self, upserts: Vec<IndexDoc>, deletes: Vec<i64>, seq: i64) -> EngineFuture<'_, ()>;
+    fn apply(
+        &self,
+        upserts: Vec<IndexDoc>,
+        deletes: Vec<Removal>,
+        seq: i64,
+    ) -> EngineFuture<'_, ()>;
 
     fn search(&self, search: Search) -> EngineFuture<'_, Hits>;
 

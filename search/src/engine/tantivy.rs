@@ -14,6 +14,7 @@
 //! fills a new directory beside it and swaps `CURRENT` when done; searches
 //! in flight finish on the old one.
 
+use crate::engine::Removal;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -250,9 +251,15 @@ impl Live {
         })
     }
 
-    fn write(&self, upserts: &[IndexDoc], deletes: &[i64]) -> Result<(), EngineError> {
+    /// Versions are not needed here: one follower writes each index, in
+    /// log order.
+    fn write(&self, upserts: &[IndexDoc], deletes: &[Removal]) -> Result<(), EngineError> {
         let writer = self.writer.lock().expect("writer lock");
-        for id in deletes.iter().chain(upserts.iter().map(|d| &d.id)) {
+        for id in deletes
+            .iter()
+            .map(|r| &r.id)
+            .chain(upserts.iter().map(|d| &d.id))
+        {
             writer.delete_term(Term::from_field_u64(self.fields.id, *id as u64));
         }
         for d in upserts {
@@ -366,7 +373,12 @@ impl Engine for TantivyEngine {
         *self.live.load().position.lock().expect("position lock")
     }
 
-    fn apply(&self, upserts: Vec<IndexDoc>, deletes: Vec<i64>, seq: i64) -> EngineFuture<'_, ()> {
+    fn apply(
+        &self,
+        upserts: Vec<IndexDoc>,
+        deletes: Vec<Removal>,
+        seq: i64,
+    ) -> EngineFuture<'_, ()> {
         let live = self.live.load_full();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
@@ -418,7 +430,7 @@ impl Rebuild for TantivyRebuild {
         self.live.as_ref().expect("not finished").write(&docs, &[])
     }
 
-    fn apply(&mut self, upserts: Vec<IndexDoc>, deletes: Vec<i64>) -> Result<(), EngineError> {
+    fn apply(&mut self, upserts: Vec<IndexDoc>, deletes: Vec<Removal>) -> Result<(), EngineError> {
         self.live
             .as_ref()
             .expect("not finished")
