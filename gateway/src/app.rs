@@ -356,10 +356,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         .index_dir
         .clone()
         .unwrap_or_else(|| config.data_dir.join("search"));
-    let engine: Arc<dyn turnout_search::engine::Engine> = Arc::new(
-        turnout_search::engine::tantivy::TantivyEngine::open(&index_dir)
-            .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
-    );
+    let engine = open_engine(&config, &index_dir)?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let search_api = Arc::new(turnout_search::http::SearchApi {
         records: turnout_search::records::Records::new(search_store.clone(), Arc::clone(&clock)),
@@ -646,6 +643,29 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         store,
         shutdown: shutdown_tx,
         task,
+    })
+}
+
+/// The configured search engine. Elasticsearch is not contacted here: a
+/// gateway starts while it is down, and search answers 503 until it is up.
+fn open_engine(
+    config: &Config,
+    index_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn turnout_search::engine::Engine>> {
+    use crate::config::SearchEngineKind;
+    Ok(match config.search.engine {
+        SearchEngineKind::Tantivy => Arc::new(
+            turnout_search::engine::tantivy::TantivyEngine::open(index_dir)
+                .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
+        ),
+        SearchEngineKind::Elasticsearch => Arc::new(
+            turnout_search::engine::elasticsearch::ElasticsearchEngine::new(
+                config.search.url.as_deref().context("search.url")?,
+                config.search.index.as_deref().unwrap_or("turnout-records"),
+                Duration::from_millis(config.search.timeout_ms.unwrap_or(10_000)),
+            )
+            .context("search.url")?,
+        ),
     })
 }
 

@@ -301,6 +301,11 @@ pub struct SearchConfig {
     pub engine: SearchEngineKind,
     /// Elasticsearch's URL.
     pub url: Option<String>,
+    /// The alias the Elasticsearch engine serves from (its indices are
+    /// named after it); default `turnout-records`.
+    pub index: Option<String>,
+    /// How long one Elasticsearch request may take, in ms (default 10 s).
+    pub timeout_ms: Option<u64>,
     /// Where the Tantivy index lives; default `<data_dir>/search`.
     pub index_dir: Option<PathBuf>,
 }
@@ -393,11 +398,8 @@ impl Config {
         if self.ratelimit.instances == Some(0) {
             return invalid("ratelimit.instances must be at least 1".into());
         }
-        if self.search.engine == SearchEngineKind::Elasticsearch {
-            return invalid(
-                "search.engine = \"elasticsearch\" is not available in this version; use \"tantivy\""
-                    .into(),
-            );
+        if self.search.engine == SearchEngineKind::Elasticsearch && self.search.url.is_none() {
+            return invalid("search.engine = \"elasticsearch\" needs search.url".into());
         }
         self.outreach
             .validate()

@@ -6,6 +6,7 @@
 //! scan of the same documents.
 
 pub mod doc;
+pub mod elasticsearch;
 pub mod page;
 pub mod tantivy;
 
@@ -25,6 +26,10 @@ pub enum EngineError {
     Index(String),
     #[error("the cursor does not belong to this search")]
     BadCursor,
+    /// The engine is a server and it cannot be reached (or it is failing):
+    /// search answers 503 until it returns.
+    #[error("the search engine is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type EngineFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'a>>;
@@ -185,6 +190,7 @@ pub trait Engine: Send + Sync + 'static {
     /// Starts a rebuild beside the live index.
     fn rebuild(&self) -> Result<Box<dyn Rebuild>, EngineError>;
 
-    /// A cheap check for `/readyz`.
-    fn ready(&self) -> bool;
+    /// Whether searches can be answered now, for `/readyz`: the index is
+    /// open, or the server answers.
+    fn check(&self) -> EngineFuture<'_, ()>;
 }

@@ -413,8 +413,15 @@ impl Engine for TantivyEngine {
         }))
     }
 
-    fn ready(&self) -> bool {
-        self.live.load().dir.exists()
+    fn check(&self) -> EngineFuture<'_, ()> {
+        let open = self.live.load().dir.exists();
+        Box::pin(async move {
+            if open {
+                Ok(())
+            } else {
+                Err(EngineError::Index("the index directory is gone".into()))
+            }
+        })
     }
 }
 

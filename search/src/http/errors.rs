@@ -24,5 +24,14 @@ pub fn engine(e: EngineError) -> Problem {
             "is not a cursor of this search; follow the next and previous links as given",
         )]),
         EngineError::Index(_) => Problem::internal(&e),
+        EngineError::Unavailable(_) => Problem::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "search_unavailable",
+            "search is unavailable for a moment; the rest of the API keeps working",
+        )
+        .with_header(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("5"),
+        ),
     }
 }
