@@ -8,6 +8,7 @@ mod bad_input;
 mod campaigns;
 mod cli;
 mod drill;
+mod elasticsearch;
 mod faults;
 mod key_sync;
 mod limiter_conformance;

@@ -18,7 +18,7 @@ use turnout_search::model::{Event, Person};
 
 use crate::support::{TestApp, config_on, problem};
 
-const ALL_SCOPES: [&str; 5] = [
+pub const ALL_SCOPES: [&str; 5] = [
     "events",
     "events:private",
     "events:write",
@@ -32,7 +32,14 @@ async fn app_with_key(backend: Backend) -> (TestApp, String) {
 }
 
 async fn app_with_key_at(backend: Backend, clock: Arc<dyn Clock>) -> (TestApp, String) {
-    let app = TestApp::start_with(config_on(backend).await, clock, None).await;
+    app_with_key_on(config_on(backend).await, clock).await
+}
+
+pub async fn app_with_key_on(
+    config: turnout_gateway::config::Config,
+    clock: Arc<dyn Clock>,
+) -> (TestApp, String) {
+    let app = TestApp::start_with(config, clock, None).await;
     app.create_plan(
         json!({"name": "all", "rate_per_second": 10000, "burst": 10000, "scopes": ALL_SCOPES}),
     )
@@ -41,7 +48,7 @@ async fn app_with_key_at(backend: Backend, clock: Arc<dyn Clock>) -> (TestApp, S
     (app, key)
 }
 
-async fn send(
+pub async fn send(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -61,17 +68,22 @@ async fn send(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn post(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value) {
+pub async fn post(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value) {
     send(app, reqwest::Method::POST, path, key, Some(body)).await
 }
 
-async fn get(app: &TestApp, path: &str, key: &str) -> (u16, Value) {
+pub async fn get(app: &TestApp, path: &str, key: &str) -> (u16, Value) {
     send(app, reqwest::Method::GET, path, key, None).await
 }
 
 /// Polls a search until `done` holds (the index follows the store within
 /// a second; the deadline here only bounds a broken build).
-async fn eventually(app: &TestApp, path: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn eventually(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let (status, body) = get(app, path, key).await;
@@ -631,7 +643,11 @@ async fn import_is_idempotent_and_reports_bad_lines(backend: Backend) {
 /// An edit shows up in search without any action; a reindex rebuilds
 /// the index while searches keep being answered.
 async fn edits_are_followed_and_reindex_drops_no_query(backend: Backend) {
-    let (mut app, key) = app_with_key(backend).await;
+    let (app, key) = app_with_key(backend).await;
+    edits_are_followed_and_reindex_drops_no_query_on(app, key).await;
+}
+
+pub async fn edits_are_followed_and_reindex_drops_no_query_on(mut app: TestApp, key: String) {
     let mut g = Generator::new(5, Utc::now());
     let mut body = String::new();
     for i in 0..300 {

@@ -76,6 +76,12 @@ pub fn meta_body() -> Value {
     })
 }
 
+/// What stands in for a deleted record: its id and version, and a kind no
+/// search asks for.
+pub fn tombstone(id: i64) -> Value {
+    json!({"id": id, "sid": sort_id(id), "kind": "deleted", "source": ""})
+}
+
 pub fn document(d: &IndexDoc) -> Value {
     let mut doc = json!({
         "id": d.id,

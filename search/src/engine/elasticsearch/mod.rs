@@ -60,6 +60,9 @@ struct Inner {
     alias: String,
     meta: String,
     state: Mutex<State>,
+    /// One opening at a time in this process (the follower's first write
+    /// and the first search arrive together).
+    opening: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -103,6 +106,7 @@ impl Inner {
             alias: alias.to_string(),
             meta: format!("{alias}-meta"),
             state: Mutex::new(State::default()),
+            opening: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -111,11 +115,17 @@ impl Inner {
         if self.state.lock().expect("state lock").opened {
             return Ok(());
         }
+        let _one = self.opening.lock().await;
+        if self.state.lock().expect("state lock").opened {
+            return Ok(());
+        }
         self.ensure_index(&self.meta, mapping::meta_body()).await?;
         let target = match self.alias_target().await? {
             Some(index) => index,
             None => {
-                let index = self.new_index_name();
+                // A fixed name for the first index, so instances opening
+                // at once create (and alias) the same one.
+                let index = format!("{}-initial", self.alias);
                 self.ensure_index(&index, mapping::index_body()).await?;
                 self.call(
                     Method::Post,
@@ -123,15 +133,7 @@ impl Inner {
                     Some(json!({"actions": [{"add": {"index": index, "alias": self.alias}}]})),
                 )
                 .await?;
-                // Another instance may have created the alias meanwhile:
-                // whatever it points to now is the one.
-                match self.alias_target().await? {
-                    Some(target) if target != index => {
-                        let _ = self.call(Method::Delete, &format!("/{index}"), None).await;
-                        target
-                    }
-                    _ => index,
-                }
+                index
             }
         };
         let position = self.stored_position(&target).await?;
@@ -247,11 +249,18 @@ impl Inner {
     ) -> Result<(), EngineError> {
         let mut lines: Vec<JsonBody<Value>> = Vec::new();
         let mut bytes = 0;
+        // A deletion is written as a tombstone document at its version,
+        // not as a delete: Elasticsearch forgets a deleted document's
+        // version after `index.gc_deletes` (60 s) and some compatible
+        // servers at once, and an older upsert arriving later would bring
+        // the record back. Searches only ever match people and events;
+        // a rebuild leaves the tombstones behind.
         for r in deletes {
-            lines.push(JsonBody::new(json!({"delete": {
+            lines.push(JsonBody::new(json!({"index": {
                 "_index": index, "_id": sort_id(r.id), "version": r.version, "version_type": "external"
             }})));
-            bytes += 100;
+            lines.push(JsonBody::new(mapping::tombstone(r.id)));
+            bytes += 200;
             if bytes >= BULK_BYTES {
                 self.send_bulk(std::mem::take(&mut lines)).await?;
                 bytes = 0;
@@ -294,26 +303,7 @@ impl Inner {
         if !status.is_success() {
             return Err(EngineError::Index(format!("_bulk: {status} {value}")));
         }
-        if value["errors"].as_bool() != Some(true) {
-            return Ok(());
-        }
-        let items = value["items"].as_array().cloned().unwrap_or_default();
-        for item in items {
-            let Some((op, result)) = item.as_object().and_then(|m| m.iter().next()) else {
-                continue;
-            };
-            let code = result["status"].as_u64().unwrap_or(0);
-            let fine = (200..300).contains(&code) || code == 409 || (op == "delete" && code == 404);
-            if !fine {
-                let reason = &result["error"];
-                return Err(if code >= 500 || code == 429 {
-                    unavailable(format!("_bulk {op} {}: {code} {reason}", result["_id"]))
-                } else {
-                    EngineError::Index(format!("_bulk {op} {}: {code} {reason}", result["_id"]))
-                });
-            }
-        }
-        Ok(())
+        bulk_outcome(&value)
     }
 
     async fn search_body(&self, body: Value) -> Result<Value, EngineError> {
@@ -522,6 +512,32 @@ impl Inner {
     }
 }
 
+/// Reads every item of a `_bulk` answer. A version conflict means the
+/// index already holds this state or a newer one: done. Anything else that
+/// failed fails the batch, so the follower retries it rather than moving
+/// past it; overload (429) and server errors count as "unavailable".
+fn bulk_outcome(value: &Value) -> Result<(), EngineError> {
+    if value["errors"].as_bool() != Some(true) {
+        return Ok(());
+    }
+    for item in value["items"].as_array().into_iter().flatten() {
+        let Some((op, result)) = item.as_object().and_then(|m| m.iter().next()) else {
+            continue;
+        };
+        let code = result["status"].as_u64().unwrap_or(0);
+        if (200..300).contains(&code) || code == 409 {
+            continue;
+        }
+        let what = format!("_bulk {op} {}: {code} {}", result["_id"], result["error"]);
+        return Err(if code >= 500 || code == 429 {
+            unavailable(what)
+        } else {
+            EngineError::Index(what)
+        });
+    }
+    Ok(())
+}
+
 /// Extra hits asked for beyond a page, for the ones a lax server lets
 /// through `search_after` that are then dropped.
 const SLACK: usize = 16;
@@ -709,5 +725,38 @@ impl Rebuild for EsRebuild {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape Elasticsearch documents for a `_bulk` with a failed item:
+    /// HTTP 200, `errors: true`, and the failure only inside the item.
+    #[test]
+    fn a_failed_item_in_a_200_bulk_is_an_error() {
+        let answer = json!({"took": 3, "errors": true, "items": [
+            {"index": {"_index": "r", "_id": "1", "_version": 2, "status": 201, "result": "created"}},
+            {"index": {"_index": "r", "_id": "2", "status": 409,
+                "error": {"type": "version_conflict_engine_exception"}}},
+            {"index": {"_index": "r", "_id": "3", "status": 400,
+                "error": {"type": "document_parsing_exception", "reason": "failed to parse field [loc]"}}}
+        ]});
+        match bulk_outcome(&answer) {
+            Err(EngineError::Index(what)) => assert!(what.contains("\"3\""), "{what}"),
+            other => panic!("{other:?}"),
+        }
+        let overloaded = json!({"errors": true, "items": [
+            {"index": {"_id": "4", "status": 429, "error": {"type": "es_rejected_execution_exception"}}}
+        ]});
+        assert!(matches!(
+            bulk_outcome(&overloaded),
+            Err(EngineError::Unavailable(_))
+        ));
+        let conflicts_only = json!({"errors": true, "items": [
+            {"index": {"_id": "5", "status": 409, "error": {"type": "version_conflict_engine_exception"}}}
+        ]});
+        assert!(bulk_outcome(&conflicts_only).is_ok());
     }
 }
