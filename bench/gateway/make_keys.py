@@ -4,7 +4,8 @@ up the same 10,000 keys."""
 import http.client, json, sys
 
 out, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-conn = http.client.HTTPConnection("127.0.0.1", 8080)
+port = int(sys.argv[4]) if len(sys.argv) > 4 else 8080
+conn = http.client.HTTPConnection("127.0.0.1", port)
 
 def post(path, body):
     conn.request("POST", path, json.dumps(body), {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
