@@ -24,8 +24,8 @@ ADMIN_TOKEN="tka_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 need=()
 for bin in nginx wrk python3 taskset redis-server psql; do command -v "$bin" >/dev/null || need+=("$bin"); done
 if [ ${#need[@]} -gt 0 ]; then
-  echo "missing: ${need[*]} (apt-get install nginx wrk redis-server postgresql-client)" >&2
-  exit 1
+  echo "installing nginx wrk redis-server postgresql-client from Debian"
+  apt-get update -q >/dev/null && apt-get install -y -q nginx wrk redis-server postgresql-client >/dev/null
 fi
 
 echo "building turnout (release)"

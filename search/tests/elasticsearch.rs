@@ -42,6 +42,11 @@ fn people_with_skill(skill: &str) -> Search {
         .unwrap()
 }
 
+/// How many people the engine finds with `skill`.
+async fn with_skill(engine: &ElasticsearchEngine, skill: &str) -> u64 {
+    engine.search(people_with_skill(skill)).await.unwrap().count
+}
+
 /// The store raises a record's version on every write, even two in the
 /// same millisecond (the clock here does not move at all), and on its
 /// deletion.
@@ -119,30 +124,14 @@ async fn an_older_version_never_overwrites_a_newer() {
             .unwrap();
         let hits = engine.search(people_with_skill("juggling")).await.unwrap();
         assert_eq!(hits.count, 1, "{url}: the newer state stays");
-        assert_eq!(
-            engine
-                .search(people_with_skill("driving"))
-                .await
-                .unwrap()
-                .count,
-            0,
-            "{url}"
-        );
+        assert_eq!(with_skill(&engine, "driving").await, 0, "{url}");
         // A stale deletion is refused; the real one removes it; an older
         // upsert after it does not bring it back.
         engine
             .apply(vec![], vec![Removal { id: 7, version: 1 }], 3)
             .await
             .unwrap();
-        assert_eq!(
-            engine
-                .search(people_with_skill("juggling"))
-                .await
-                .unwrap()
-                .count,
-            1,
-            "{url}"
-        );
+        assert_eq!(with_skill(&engine, "juggling").await, 1, "{url}");
         engine
             .apply(vec![], vec![Removal { id: 7, version: 3 }], 4)
             .await
@@ -152,11 +141,7 @@ async fn an_older_version_never_overwrites_a_newer() {
             .await
             .unwrap();
         assert_eq!(
-            engine
-                .search(people_with_skill("juggling"))
-                .await
-                .unwrap()
-                .count,
+            with_skill(&engine, "juggling").await,
             0,
             "{url}: the deletion holds"
         );
@@ -206,14 +191,7 @@ async fn a_real_cluster_when_one_is_named() {
         .apply(vec![doc(7, "driving", 1)], vec![], 2)
         .await
         .unwrap();
-    assert_eq!(
-        engine
-            .search(people_with_skill("juggling"))
-            .await
-            .unwrap()
-            .count,
-        1
-    );
+    assert_eq!(with_skill(&engine, "juggling").await, 1);
     eprintln!(
         "a real cluster at {url} passed; run the conformance suite there with \
          TURNOUT_TEST_NOIDA_URL={url} TURNOUT_TEST_OSMEM_URL={url}"

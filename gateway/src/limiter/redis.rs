@@ -8,10 +8,11 @@
 //! check, the TAT write and the quota increments (with their TTLs) happen
 //! inside one EVALSHA, which Redis runs atomically.
 //!
-//! Why it still keeps up: the connection is multiplexed, so concurrent
-//! requests' scripts are written back to back on one socket and their
-//! replies read back in order — a pipeline formed by load, not a batch that
-//! waits. Each decision is still exact; nothing is traded for throughput.
+//! Why it still keeps up: checks are batched by load — the checks that
+//! arrive while a script call is on the wire go together in the next one
+//! (see [`batcher`]), on one multiplexed connection. No check waits for a
+//! batch to fill, and each is still decided alone, atomically, in arrival
+//! order: nothing is traded for throughput.
 //!
 //! Time: by default the script reads the Redis server's clock (`TIME`), so
 //! gateways with skewed clocks still share one timeline. Tests with an
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, oneshot};
 use turnout_core::clock::Nanos;
 
 use super::gcra::{Gcra, Outcome};
@@ -32,63 +34,74 @@ use super::{
     period_of,
 };
 
-/// Decides, and when `mode` is 1 consumes; mode 0 only looks; mode 2 gives
-/// one interval back. Times are microseconds: a Lua number is a double,
-/// and nanoseconds since 1970 do not fit its 53-bit mantissa.
+/// Decides a batch of checks, each as if alone and in order: when a
+/// check's `mode` is 1 it consumes; 0 only looks; 2 gives one interval
+/// back. Times are microseconds: a Lua number is a double, and nanoseconds
+/// since 1970 do not fit its 53-bit mantissa.
 ///
-/// KEYS: the TAT, the day count, the month count.
-/// ARGV: now (0 = the server's clock), interval, tolerance, day limit
-/// (-1 = none), day TTL s, month limit, month TTL s, mode.
-/// Returns: verdict (0 allowed, 1 rate, 2 day quota, 3 month quota), now,
-/// the TAT before (-1 = none), the day and month counts after.
+/// Per check, KEYS: the TAT, the day count, the month count; ARGV: now
+/// (0 = the server's clock), interval, tolerance, day limit (-1 = none),
+/// day TTL s, month limit, month TTL s, mode.
+/// Returns per check: verdict (0 allowed, 1 rate, 2 day quota, 3 month
+/// quota), now, the TAT before (-1 = none), the day and month counts after.
 const SCRIPT: &str = r#"
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local interval = tonumber(ARGV[2])
-local tolerance = tonumber(ARGV[3])
-local mode = tonumber(ARGV[8])
-local stored = redis.call('GET', KEYS[1])
-if stored then stored = tonumber(stored) end
-
-if mode == 2 then
-  if stored and stored - interval > now then
-    redis.call('SET', KEYS[1], string.format('%.0f', stored - interval),
-      'PX', math.ceil((stored - interval - now) / 1000) + 1000)
-  elseif stored then
-    redis.call('DEL', KEYS[1])
+local clock = nil
+local out = {}
+for c = 0, #KEYS / 3 - 1 do
+  local k, a = c * 3, c * 8
+  local now = tonumber(ARGV[a + 1])
+  if now == 0 then
+    if not clock then
+      local t = redis.call('TIME')
+      clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    now = clock
   end
-  return {0, now, -1, 0, 0}
-end
-
-local used = {0, 0}
-local verdict = 0
-for i = 1, 2 do
-  local limit = tonumber(ARGV[2 + 2 * i])
-  if limit >= 0 then
-    used[i] = tonumber(redis.call('GET', KEYS[1 + i]) or '0')
-    if verdict == 0 and used[i] >= limit then verdict = 1 + i end
-  end
-end
-
-local tat = now
-if stored and stored > now then tat = stored end
-local new_tat = tat + interval
-if verdict == 0 and now < new_tat - tolerance then verdict = 1 end
-
-if verdict == 0 and mode == 1 then
-  redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
-    'PX', math.ceil((new_tat - now) / 1000) + 1000)
-  for i = 1, 2 do
-    if tonumber(ARGV[2 + 2 * i]) >= 0 then
-      used[i] = redis.call('INCR', KEYS[1 + i])
-      if used[i] == 1 then redis.call('EXPIRE', KEYS[1 + i], ARGV[3 + 2 * i]) end
+  local interval = tonumber(ARGV[a + 2])
+  local tolerance = tonumber(ARGV[a + 3])
+  local mode = tonumber(ARGV[a + 8])
+  local stored = redis.call('GET', KEYS[k + 1])
+  if stored then stored = tonumber(stored) end
+  local verdict = 0
+  local used = {0, 0}
+  if mode == 2 then
+    if stored and stored - interval > now then
+      redis.call('SET', KEYS[k + 1], string.format('%.0f', stored - interval),
+        'PX', math.ceil((stored - interval - now) / 1000) + 1000)
+    elseif stored then
+      redis.call('DEL', KEYS[k + 1])
+    end
+    stored = nil
+  else
+    for i = 1, 2 do
+      local limit = tonumber(ARGV[a + 2 + 2 * i])
+      if limit >= 0 then
+        used[i] = tonumber(redis.call('GET', KEYS[k + 1 + i]) or '0')
+        if verdict == 0 and used[i] >= limit then verdict = 1 + i end
+      end
+    end
+    local tat = now
+    if stored and stored > now then tat = stored end
+    local new_tat = tat + interval
+    if verdict == 0 and now < new_tat - tolerance then verdict = 1 end
+    if verdict == 0 and mode == 1 then
+      redis.call('SET', KEYS[k + 1], string.format('%.0f', new_tat),
+        'PX', math.ceil((new_tat - now) / 1000) + 1000)
+      for i = 1, 2 do
+        if tonumber(ARGV[a + 2 + 2 * i]) >= 0 then
+          used[i] = redis.call('INCR', KEYS[k + 1 + i])
+          if used[i] == 1 then redis.call('EXPIRE', KEYS[k + 1 + i], ARGV[a + 3 + 2 * i]) end
+        end
+      end
     end
   end
+  out[#out + 1] = verdict
+  out[#out + 1] = now
+  out[#out + 1] = stored or -1
+  out[#out + 1] = used[1]
+  out[#out + 1] = used[2]
 end
-return {verdict, now, stored or -1, used[1], used[2]}
+return out
 "#;
 
 /// Adds counts admitted elsewhere (by the local fallback while Redis was
@@ -113,13 +126,27 @@ pub enum RedisTime {
 
 pub struct RedisLimiter {
     conn: ConnectionManager,
-    check: redis::Script,
     add: redis::Script,
     time: RedisTime,
     /// Every key starts with it, so several deployments (or tests) can
     /// share one Redis.
     prefix: String,
+    /// Checks wait here for the batcher.
+    queue: mpsc::UnboundedSender<Job>,
 }
+
+/// One check on its way to Redis.
+struct Job {
+    keys: [String; 3],
+    args: [i64; 8],
+    reply: oneshot::Sender<Result<[i64; 5], LimiterError>>,
+}
+
+/// Checks sent in one script call, at most.
+const BATCH: usize = 256;
+/// Script calls in flight at once: while one is on the wire the next
+/// batch forms.
+const IN_FLIGHT: usize = 4;
 
 /// Quota counters outlive their period by a day, for late readers.
 const QUOTA_GRACE_SECS: i64 = 86_400;
@@ -142,12 +169,14 @@ impl RedisLimiter {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(batcher(conn.clone(), jobs));
         Ok(Self {
             conn,
-            check: redis::Script::new(SCRIPT),
             add: redis::Script::new(ADD_SCRIPT),
             time,
             prefix: prefix.to_string(),
+            queue,
         })
     }
 
@@ -194,37 +223,38 @@ impl RedisLimiter {
         mode: u8,
     ) -> Result<Decision, LimiterError> {
         let gcra = micro(Gcra::new(limits.rate_per_second, limits.burst));
-        let mut invocation = self.check.prepare_invoke();
-        invocation.key(self.key(subject, "tat"));
         let now_arg = match self.time {
             RedisTime::Server => 0,
             RedisTime::Caller => now / 1_000,
         };
-        invocation
-            .arg(now_arg)
-            .arg(gcra.interval / 1_000)
-            .arg(gcra.tolerance / 1_000);
+        let mut args = [
+            now_arg,
+            gcra.interval / 1_000,
+            gcra.tolerance / 1_000,
+            -1,
+            0,
+            -1,
+            0,
+            i64::from(mode),
+        ];
+        let mut keys: [String; 3] = [self.key(subject, "tat"), String::new(), String::new()];
         let mut windows = Vec::with_capacity(2);
-        for window in Window::ALL {
+        for (i, window) in Window::ALL.into_iter().enumerate() {
             let (period, end) = period_of(window, limits.timezone, now);
-            invocation.key(self.key(subject, &format!("{}:{period}", window.as_str())));
-            match limits.quota(window) {
-                Some(limit) => {
-                    let ttl = ceil_secs(end - now) as i64 + QUOTA_GRACE_SECS;
-                    invocation.arg(limit as i64).arg(ttl);
-                    windows.push((window, limit, ceil_secs(end - now)));
-                }
-                None => {
-                    invocation.arg(-1).arg(0);
-                }
+            keys[1 + i] = self.key(subject, &format!("{}:{period}", window.as_str()));
+            if let Some(limit) = limits.quota(window) {
+                args[3 + 2 * i] = limit as i64;
+                args[4 + 2 * i] = ceil_secs(end - now) as i64 + QUOTA_GRACE_SECS;
+                windows.push((window, limit, ceil_secs(end - now)));
             }
         }
-        invocation.arg(mode);
-        let mut conn = self.conn.clone();
-        let (verdict, at_us, stored_us, day, month): (i64, i64, i64, i64, i64) = invocation
-            .invoke_async(&mut conn)
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { keys, args, reply })
+            .map_err(|_| LimiterError::Unavailable("the limiter's batcher has stopped".into()))?;
+        let [verdict, at_us, stored_us, day, month] = answer
             .await
-            .map_err(unavailable)?;
+            .map_err(|_| LimiterError::Unavailable("the limiter's batcher has stopped".into()))??;
 
         let at = at_us * 1_000;
         let stored = (stored_us >= 0).then_some(stored_us * 1_000);
@@ -275,6 +305,66 @@ impl RedisLimiter {
             retry_after_secs,
             at,
         })
+    }
+}
+
+/// Takes the checks waiting and sends them as one script call, up to
+/// [`IN_FLIGHT`] calls at a time. Nothing waits for a batch to fill: a lone
+/// check goes at once, and under load the checks that arrive during one
+/// round trip ride together in the next. Each check is still decided
+/// alone, atomically and in arrival order, so batching trades no accuracy.
+async fn batcher(conn: ConnectionManager, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let script = std::sync::Arc::new(redis::Script::new(SCRIPT));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let (mut conn, script) = (conn.clone(), std::sync::Arc::clone(&script));
+        tokio::spawn(async move {
+            let mut invocation = script.prepare_invoke();
+            for job in &batch {
+                for k in &job.keys {
+                    invocation.key(k);
+                }
+                for a in job.args {
+                    invocation.arg(a);
+                }
+            }
+            let answer: Result<Vec<i64>, _> = invocation.invoke_async(&mut conn).await;
+            drop(slot);
+            match answer {
+                Ok(values) if values.len() == batch.len() * 5 => {
+                    for (job, v) in batch.into_iter().zip(values.chunks_exact(5)) {
+                        let _ = job.reply.send(Ok([v[0], v[1], v[2], v[3], v[4]]));
+                    }
+                }
+                Ok(values) => {
+                    let e = format!(
+                        "the script answered {} values for {} checks",
+                        values.len(),
+                        batch.len()
+                    );
+                    for job in batch {
+                        let _ = job.reply.send(Err(LimiterError::Unavailable(e.clone())));
+                    }
+                }
+                Err(e) => {
+                    for job in batch {
+                        let _ = job
+                            .reply
+                            .send(Err(LimiterError::Unavailable(e.to_string())));
+                    }
+                }
+            }
+        });
     }
 }
 

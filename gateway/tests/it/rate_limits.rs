@@ -8,7 +8,7 @@ use serde_json::json;
 use turnout_core::ManualClock;
 use turnout_gateway::edge::DecisionObserver;
 
-use crate::support::{TestApp, config, echo_upstream, problem, routed_to};
+use crate::support::{TestApp, config, echo_upstream, flood, problem, routed_to};
 
 const RATE: f64 = 40.0;
 const BURST: u64 = 25;
@@ -41,34 +41,14 @@ async fn gcra_bound_holds_under_200_concurrent_clients() {
         .await;
     let (_, key) = app.create_key("p", json!({})).await;
 
-    let stop_at = Instant::now() + Duration::from_secs(3);
-    let mut clients = Vec::new();
-    for _ in 0..200 {
-        let (http, url, key) = (app.http.clone(), app.url("/v1/a/x"), key.clone());
-        clients.push(tokio::spawn(async move {
-            let (mut ok, mut limited) = (0u64, 0u64);
-            while Instant::now() < stop_at {
-                let resp = http
-                    .get(&url)
-                    .header("x-api-key", &key)
-                    .send()
-                    .await
-                    .unwrap();
-                match resp.status().as_u16() {
-                    200 => ok += 1,
-                    429 => limited += 1,
-                    other => panic!("unexpected status {other}"),
-                }
-            }
-            (ok, limited)
-        }));
-    }
-    let (mut ok, mut limited) = (0, 0);
-    for c in clients {
-        let (o, l) = c.await.unwrap();
-        ok += o;
-        limited += l;
-    }
+    let (ok, limited) = flood(
+        &app.http,
+        &[app.url("/v1/a/x")],
+        &key,
+        200,
+        Duration::from_secs(3),
+    )
+    .await;
     let mut admits = admits.lock().unwrap().clone();
     admits.sort();
     assert_eq!(

@@ -13,7 +13,7 @@ use turnout_gateway::edge::DecisionObserver;
 
 use crate::faults::PrivateRedis;
 use crate::limiter_conformance::{fresh_prefix, redis_url};
-use crate::support::{TestApp, config, echo_upstream, problem, routed_to};
+use crate::support::{TestApp, config, echo_upstream, flood, problem, routed_to};
 
 /// `c` with its rate limits in Redis at `url`, under a prefix of its own.
 pub fn on_redis(mut c: Config, url: &str, prefix: &str) -> Config {
@@ -82,35 +82,8 @@ async fn four_gateways_on_one_redis_admit_what_one_limit_allows() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     admits.lock().unwrap().clear();
 
-    let stop_at = Instant::now() + Duration::from_secs(10);
-    let mut clients = Vec::new();
-    for i in 0..400 {
-        let app = &apps[i % 4];
-        let (http, url, key) = (app.http.clone(), app.url("/v1/a/x"), key.clone());
-        clients.push(tokio::spawn(async move {
-            let (mut ok, mut limited) = (0u64, 0u64);
-            while Instant::now() < stop_at {
-                let resp = http
-                    .get(&url)
-                    .header("x-api-key", &key)
-                    .send()
-                    .await
-                    .unwrap();
-                match resp.status().as_u16() {
-                    200 => ok += 1,
-                    429 => limited += 1,
-                    other => panic!("unexpected status {other}"),
-                }
-            }
-            (ok, limited)
-        }));
-    }
-    let (mut ok, mut limited) = (0, 0);
-    for c in clients {
-        let (o, l) = c.await.unwrap();
-        ok += o;
-        limited += l;
-    }
+    let urls: Vec<String> = apps.iter().map(|a| a.url("/v1/a/x")).collect();
+    let (ok, limited) = flood(&apps[0].http, &urls, &key, 400, Duration::from_secs(10)).await;
     let mut admits = admits.lock().unwrap().clone();
     admits.sort();
     assert_eq!(admits.len() as u64, ok, "every admission was observed");

@@ -284,3 +284,45 @@ pub async fn search_records(app: &TestApp) -> Vec<(&'static str, Value)> {
         .map(|r| (r.kind.as_str(), serde_json::from_str(&r.doc).unwrap()))
         .collect()
 }
+
+/// `clients` concurrent clients, each sending GETs with `key` to one of
+/// `urls` (round robin) until `for_how_long` has passed. Returns the 200s
+/// and the 429s; any other status fails the test.
+pub async fn flood(
+    http: &reqwest::Client,
+    urls: &[String],
+    key: &str,
+    clients: usize,
+    for_how_long: Duration,
+) -> (u64, u64) {
+    let stop_at = std::time::Instant::now() + for_how_long;
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (http, url, key) = (http.clone(), urls[i % urls.len()].clone(), key.to_string());
+            tokio::spawn(async move {
+                let (mut ok, mut limited) = (0u64, 0u64);
+                while std::time::Instant::now() < stop_at {
+                    let resp = http
+                        .get(&url)
+                        .header("x-api-key", &key)
+                        .send()
+                        .await
+                        .unwrap();
+                    match resp.status().as_u16() {
+                        200 => ok += 1,
+                        429 => limited += 1,
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+                (ok, limited)
+            })
+        })
+        .collect();
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        let (o, l) = t.await.unwrap();
+        ok += o;
+        limited += l;
+    }
+    (ok, limited)
+}
