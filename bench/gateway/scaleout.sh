@@ -19,6 +19,7 @@ ROUNDS=${ROUNDS:-3}
 DUR=${SECONDS_PER_RUN:-8}
 PG=${TURNOUT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 REDIS_PORT=${REDIS_PORT:-6391}
+REDIS_CPU=${REDIS_CPU:-0}   # 1: Redis beside wrk, as if on its own host
 ADMIN_TOKEN="tka_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 need=()
@@ -79,7 +80,7 @@ trap cleanup EXIT
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 taskset -c 1 nginx -c "$OUT/upstream.conf" & pids+=($!)
-taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 & pids+=($!)
+taskset -c "$REDIS_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 & pids+=($!)
 wait_port 9100; wait_port "$REDIS_PORT"
 taskset -c 0 "$TURNOUT" --config "$OUT/memory.toml" serve 2>"$OUT/memory.log" & pids+=($!)
 wait_port 8080
@@ -128,7 +129,7 @@ for round in $(seq 1 "$ROUNDS"); do
   pair two_redis_flood -H "X-Api-Key: $FLOOD_KEY"
 done
 
-python3 - "$OUT/raw.jsonl" "$DUR" > "$OUT/report.md" <<'PY'
+python3 - "$OUT/raw.jsonl" "$DUR" "$REDIS_CPU" > "$OUT/report.md" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -149,7 +150,7 @@ adm = statistics.median(pairs("two_redis_flood", "admitted"))
 expect = 100 + 100 * dur
 print("## Scale-out benchmark")
 print()
-print(f"Medians over {len(by[('nginx', 'hot_key')])} rounds of {dur:.0f} s; the gateways, nginx and Redis on CPU 0, wrk and the upstream on CPU 1; wrk -t1, 64 connections in all (32 per gateway for the pair).")
+print(f"Medians over {len(by[('nginx', 'hot_key')])} rounds of {dur:.0f} s; the gateways and nginx on CPU 0, wrk and the upstream on CPU 1, Redis on CPU {sys.argv[3]}; wrk -t1, 64 connections in all (32 per gateway for the pair).")
 print()
 print("| what | req/s | ratio |")
 print("|---|---|---|")

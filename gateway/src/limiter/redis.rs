@@ -131,9 +131,23 @@ pub struct RedisLimiter {
     /// Every key starts with it, so several deployments (or tests) can
     /// share one Redis.
     prefix: String,
-    /// Checks wait here for the batcher.
-    queue: mpsc::UnboundedSender<Job>,
+    /// For the per-thread connections of the batchers.
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// Names this limiter's batcher in each thread's [`BATCHERS`].
+    id: u64,
 }
+
+thread_local! {
+    /// Each thread's batcher queue per limiter. The gateway runs one
+    /// single-threaded runtime per core; a batcher and its connection on
+    /// the same thread as the requests keep every hop of a check on that
+    /// thread (a shared batcher cost two cross-thread wake-ups a check).
+    static BATCHERS: std::cell::RefCell<std::collections::HashMap<u64, mpsc::UnboundedSender<Job>>> =
+        Default::default();
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// One check on its way to Redis.
 struct Job {
@@ -167,16 +181,42 @@ impl RedisLimiter {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
             .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
-        let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(batcher(conn.clone(), jobs));
         Ok(Self {
             conn,
             add: redis::Script::new(ADD_SCRIPT),
             time,
             prefix: prefix.to_string(),
-            queue,
+            client,
+            config,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// Queues a check with this thread's batcher, starting one (with its
+    /// own connection, on this thread's runtime) on first use or after the
+    /// last one ended with its runtime.
+    fn enqueue(&self, job: Job) -> Result<(), LimiterError> {
+        BATCHERS.with(|b| {
+            let mut batchers = b.borrow_mut();
+            let job = match batchers.get(&self.id) {
+                Some(queue) => match queue.send(job) {
+                    Ok(()) => return Ok(()),
+                    Err(mpsc::error::SendError(job)) => job,
+                },
+                None => job,
+            };
+            let conn =
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                    .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
+            let (queue, jobs) = mpsc::unbounded_channel();
+            tokio::spawn(batcher(conn, jobs));
+            let sent = queue
+                .send(job)
+                .map_err(|_| LimiterError::Unavailable("the limiter's batcher has stopped".into()));
+            batchers.insert(self.id, queue);
+            sent
         })
     }
 
@@ -249,9 +289,7 @@ impl RedisLimiter {
             }
         }
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { keys, args, reply })
-            .map_err(|_| LimiterError::Unavailable("the limiter's batcher has stopped".into()))?;
+        self.enqueue(Job { keys, args, reply })?;
         let [verdict, at_us, stored_us, day, month] = answer
             .await
             .map_err(|_| LimiterError::Unavailable("the limiter's batcher has stopped".into()))??;
