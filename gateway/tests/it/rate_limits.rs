@@ -1,7 +1,7 @@
 //! Rate limits and quotas as a client meets them.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

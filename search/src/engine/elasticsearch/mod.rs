@@ -718,10 +718,10 @@ impl Rebuild for EsRebuild {
                 state.position = position;
                 state.opened = true;
             }
-            if let Some(old) = old.filter(|o| *o != index) {
-                if let Err(e) = inner.call(Method::Delete, &format!("/{old}"), None).await {
-                    tracing::warn!(index = old, error = %e, "the replaced index could not be deleted");
-                }
+            if let Some(old) = old.filter(|o| *o != index)
+                && let Err(e) = inner.call(Method::Delete, &format!("/{old}"), None).await
+            {
+                tracing::warn!(index = old, error = %e, "the replaced index could not be deleted");
             }
             Ok(())
         })
