@@ -26,6 +26,7 @@ mod mapping;
 pub mod query;
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +77,56 @@ struct State {
 
 fn unavailable(e: impl std::fmt::Display) -> EngineError {
     EngineError::Unavailable(e.to_string())
+}
+
+/// A server's answer that arrived. Every request goes through
+/// [`Answer::read`], so they all tell "the server is away" apart from "we
+/// asked for something wrong" the same way.
+struct Answer {
+    what: String,
+    status: u16,
+    value: Value,
+}
+
+impl Answer {
+    /// Transport failures, 5xx and an unreadable body are "unavailable";
+    /// any other status is left for the caller to judge.
+    async fn read(
+        what: &str,
+        response: Result<elasticsearch::http::response::Response, elasticsearch::Error>,
+    ) -> Result<Answer, EngineError> {
+        let response = response.map_err(|e| unavailable(format!("{what}: {e}")))?;
+        let status = response.status_code().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| unavailable(format!("{what}: {e}")))?;
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|e| unavailable(format!("{what}: {e}")))?
+        };
+        if status >= 500 {
+            return Err(unavailable(format!("{what}: {status} {value}")));
+        }
+        Ok(Answer {
+            what: what.to_string(),
+            status,
+            value,
+        })
+    }
+
+    /// The body of a 2xx; any other status is an error of ours.
+    fn expect_success(self) -> Result<Value, EngineError> {
+        if (200..300).contains(&self.status) {
+            Ok(self.value)
+        } else {
+            Err(EngineError::Index(format!(
+                "{}: {} {}",
+                self.what, self.status, self.value
+            )))
+        }
+    }
 }
 
 impl ElasticsearchEngine {
@@ -148,14 +199,23 @@ impl Inner {
         format!("{}-{}", self.alias, turnout_core::token::lower36(10))
     }
 
-    /// One request; transport failures and 5xx are "unavailable", other
-    /// failures are errors of ours.
+    /// One request to any endpoint, expected to succeed.
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, EngineError> {
+        self.request(method, path, body).await?.expect_success()
+    }
+
+    /// One request to any endpoint, its answer for the caller to judge.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Answer, EngineError> {
         let response = self
             .client
             .send(
@@ -166,53 +226,43 @@ impl Inner {
                 body.map(JsonBody::new),
                 None,
             )
-            .await
-            .map_err(unavailable)?;
-        let status = response.status_code();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_server_error() {
-            return Err(unavailable(format!("{path}: {status} {value}")));
-        }
-        if !status.is_success() {
-            return Err(EngineError::Index(format!("{path}: {status} {value}")));
-        }
-        Ok(value)
+            .await;
+        Answer::read(path, response).await
     }
 
     async fn ensure_index(&self, index: &str, body: Value) -> Result<(), EngineError> {
-        match self
-            .call(Method::Put, &format!("/{index}"), Some(body))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(EngineError::Index(e)) if e.contains("resource_already_exists") => Ok(()),
-            Err(e) => Err(e),
+        let answer = self
+            .request(Method::Put, &format!("/{index}"), Some(body))
+            .await?;
+        if answer.value["error"]["type"] == "resource_already_exists_exception" {
+            return Ok(());
         }
+        answer.expect_success().map(drop)
     }
 
     async fn alias_target(&self) -> Result<Option<String>, EngineError> {
-        match self
-            .call(Method::Get, &format!("/_alias/{}", self.alias), None)
-            .await
-        {
-            Ok(v) => Ok(v.as_object().and_then(|m| m.keys().next().cloned())),
-            Err(EngineError::Index(e)) if e.contains("404") => Ok(None),
-            Err(e) => Err(e),
+        let answer = self
+            .request(Method::Get, &format!("/_alias/{}", self.alias), None)
+            .await?;
+        if answer.status == 404 {
+            return Ok(None);
         }
+        let value = answer.expect_success()?;
+        Ok(value.as_object().and_then(|m| m.keys().next().cloned()))
     }
 
     async fn stored_position(&self, index: &str) -> Result<Position, EngineError> {
-        match self
-            .call(Method::Get, &format!("/{}/_doc/{index}", self.meta), None)
-            .await
-        {
-            Ok(v) => Ok(Position {
-                seq: v["_source"]["seq"].as_i64().unwrap_or(0),
-                generation: v["_source"]["generation"].as_i64().unwrap_or(0),
-            }),
-            Err(EngineError::Index(e)) if e.contains("404") => Ok(Position::default()),
-            Err(e) => Err(e),
+        let answer = self
+            .request(Method::Get, &format!("/{}/_doc/{index}", self.meta), None)
+            .await?;
+        if answer.status == 404 {
+            return Ok(Position::default());
         }
+        let value = answer.expect_success()?;
+        Ok(Position {
+            seq: value["_source"]["seq"].as_i64().unwrap_or(0),
+            generation: value["_source"]["generation"].as_i64().unwrap_or(0),
+        })
     }
 
     /// Records `position` for `index`; an older one never overwrites a
@@ -225,53 +275,49 @@ impl Inner {
             .version_type(VersionType::External)
             .body(json!({"seq": position.seq, "generation": position.generation}))
             .send()
-            .await
-            .map_err(unavailable)?;
-        let status = response.status_code().as_u16();
-        if status >= 500 {
-            return Err(unavailable(format!("storing the position: {status}")));
+            .await;
+        let answer = Answer::read("storing the position", response).await?;
+        if answer.status == 409 {
+            return Ok(());
         }
-        if !(200..300).contains(&status) && status != 409 {
-            return Err(EngineError::Index(format!(
-                "storing the position: {status}"
-            )));
-        }
-        Ok(())
+        answer.expect_success().map(drop)
     }
 
     /// Writes documents and deletions into `index` with their versions,
     /// visible to searches when it returns.
+    ///
+    /// A deletion is written as a tombstone document at its version, not
+    /// as a delete: Elasticsearch forgets a deleted document's version
+    /// after `index.gc_deletes` (60 s) and some compatible servers at once,
+    /// and an older upsert arriving later would bring the record back.
+    /// Searches only ever match people and events; a rebuild leaves the
+    /// tombstones behind.
     async fn bulk(
         &self,
         index: &str,
         upserts: &[IndexDoc],
         deletes: &[Removal],
     ) -> Result<(), EngineError> {
+        // (id, version, document, its size on the wire, roughly)
+        let writes = deletes
+            .iter()
+            .map(|r| (r.id, r.version, mapping::tombstone(r.id), 200))
+            .chain(upserts.iter().map(|d| {
+                (
+                    d.id,
+                    d.version.max(1),
+                    mapping::document(d),
+                    d.source.len() * 2 + 300,
+                )
+            }));
         let mut lines: Vec<JsonBody<Value>> = Vec::new();
         let mut bytes = 0;
-        // A deletion is written as a tombstone document at its version,
-        // not as a delete: Elasticsearch forgets a deleted document's
-        // version after `index.gc_deletes` (60 s) and some compatible
-        // servers at once, and an older upsert arriving later would bring
-        // the record back. Searches only ever match people and events;
-        // a rebuild leaves the tombstones behind.
-        for r in deletes {
+        for (id, version, doc, size) in writes {
             lines.push(JsonBody::new(json!({"index": {
-                "_index": index, "_id": sort_id(r.id), "version": r.version, "version_type": "external"
+                "_index": index, "_id": sort_id(id), "version": version, "version_type": "external"
             }})));
-            lines.push(JsonBody::new(mapping::tombstone(r.id)));
-            bytes += 200;
-            if bytes >= BULK_BYTES {
-                self.send_bulk(std::mem::take(&mut lines)).await?;
-                bytes = 0;
-            }
-        }
-        for d in upserts {
-            lines.push(JsonBody::new(json!({"index": {
-                "_index": index, "_id": sort_id(d.id), "version": d.version.max(1), "version_type": "external"
-            }})));
-            bytes += d.source.len() * 2 + 300;
-            lines.push(JsonBody::new(mapping::document(d)));
+            lines.push(JsonBody::new(doc));
+            bytes += size;
             if bytes >= BULK_BYTES {
                 self.send_bulk(std::mem::take(&mut lines)).await?;
                 bytes = 0;
@@ -284,8 +330,7 @@ impl Inner {
     }
 
     /// One `_bulk`. It answers 200 even when items fail: each item is
-    /// checked. A version conflict means the index already holds this
-    /// state or a newer one; deleting what is not there is done too.
+    /// checked ([`bulk_outcome`]).
     async fn send_bulk(&self, lines: Vec<JsonBody<Value>>) -> Result<(), EngineError> {
         let response = self
             .client
@@ -293,16 +338,8 @@ impl Inner {
             .refresh(Refresh::WaitFor)
             .body(lines)
             .send()
-            .await
-            .map_err(unavailable)?;
-        let status = response.status_code();
-        let value: Value = response.json().await.map_err(unavailable)?;
-        if status.is_server_error() {
-            return Err(unavailable(format!("_bulk: {status}")));
-        }
-        if !status.is_success() {
-            return Err(EngineError::Index(format!("_bulk: {status} {value}")));
-        }
+            .await;
+        let value = Answer::read("_bulk", response).await?.expect_success()?;
         bulk_outcome(&value)
     }
 
@@ -312,17 +349,8 @@ impl Inner {
             .search(SearchParts::Index(&[&self.alias]))
             .body(body)
             .send()
-            .await
-            .map_err(unavailable)?;
-        let status = response.status_code();
-        let value: Value = response.json().await.map_err(unavailable)?;
-        if status.is_server_error() {
-            return Err(unavailable(format!("_search: {status}")));
-        }
-        if !status.is_success() {
-            return Err(EngineError::Index(format!("_search: {status} {value}")));
-        }
-        Ok(value)
+            .await;
+        Answer::read("_search", response).await?.expect_success()
     }
 
     /// Ids within the band around the radius whose exact distance is
@@ -413,6 +441,7 @@ impl Inner {
         }
         let value = self.search_body(body.clone()).await?;
         let count = value["hits"]["total"]["value"].as_u64().unwrap_or(0);
+        let facets = facet_counts(&value, &facets);
         // Keep only what lies strictly beyond the cursor by the server's
         // own sort values: some compatible servers let ties or rounded
         // scores through `search_after`. Fetch on until the page is full.
@@ -427,7 +456,7 @@ impl Inner {
                 }
             }
         };
-        let mut round = value.clone();
+        let mut round = value;
         let mut hits: Vec<Hit> = Vec::new();
         loop {
             let batch: Vec<Hit> = round["hits"]["hits"]
@@ -468,14 +497,9 @@ impl Inner {
                 });
                 let v = self.search_body(probe).await?;
                 v["hits"]["hits"].as_array().is_some_and(|a| {
-                    a.iter().filter_map(|h| hit(h, sort, None)).any(|h| {
-                        let o = order(sort, &h.key, &c.key);
-                        if reversed {
-                            o != Ordering::Less
-                        } else {
-                            o != Ordering::Greater
-                        }
-                    })
+                    a.iter()
+                        .filter_map(|h| hit(h, sort, None))
+                        .any(|h| !beyond(&h))
                 })
             }
         };
@@ -484,14 +508,26 @@ impl Inner {
             Some(Direction::After) => (behind, overflow),
             Some(Direction::Before) => (overflow, behind),
         };
-        let mut facet_counts = std::collections::BTreeMap::new();
-        for f in facets {
-            let buckets = value["aggregations"][f]["buckets"]
+        Ok(Hits {
+            count,
+            hits,
+            has_previous,
+            has_next,
+            facets,
+        })
+    }
+}
+
+/// The requested facets' counts from a search's terms aggregations (every
+/// requested facet present, empty when nothing matched).
+fn facet_counts(value: &Value, facets: &[&str]) -> BTreeMap<String, BTreeMap<String, u64>> {
+    facets
+        .iter()
+        .map(|f| {
+            let counts = value["aggregations"][f]["buckets"]
                 .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let counts: std::collections::BTreeMap<String, u64> = buckets
-                .iter()
+                .into_iter()
+                .flatten()
                 .filter_map(|b| {
                     let key = match &b["key"] {
                         Value::String(s) => s.clone(),
@@ -500,16 +536,9 @@ impl Inner {
                     Some((key, b["doc_count"].as_u64()?))
                 })
                 .collect();
-            facet_counts.insert(f.to_string(), counts);
-        }
-        Ok(Hits {
-            count,
-            hits,
-            has_previous,
-            has_next,
-            facets: facet_counts,
+            (f.to_string(), counts)
         })
-    }
+        .collect()
 }
 
 /// Reads every item of a `_bulk` answer. A version conflict means the
