@@ -4,6 +4,7 @@
 //! problem+json error that every HTTP edge answers with.
 
 pub mod clock;
+pub mod openapi;
 pub mod problem;
 pub mod store;
 pub mod token;

@@ -472,6 +472,7 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         Arc::clone(&search_api.engine),
         limiters.shared.clone(),
     ))
+    .merge(crate::openapi::serve::router())
     .merge(crate::auth::http::jwks_router(
         Arc::clone(&signing_keys),
         Arc::clone(&clock),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod edge;
 pub mod keys;
 pub mod limiter;
+pub mod openapi;
 pub mod ops;
 pub mod proxy;
 pub mod routes;

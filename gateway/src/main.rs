@@ -69,6 +69,13 @@ enum Command {
     /// Ask every serving instance to rebuild its search index from the
     /// store (searches keep being served from the old one meanwhile).
     Reindex,
+    /// Print the OpenAPI document (the one served at /openapi.json), or
+    /// write it to a file: `turnout openapi --out openapi/openapi.json`
+    /// regenerates the checked-in copy.
+    Openapi {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Fill the store with generated people and events near real ZIP
     /// codes, and issue a key to try them with.
     Demo {
@@ -211,6 +218,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     match command {
         Command::Serve => serve(config, clock).await,
+        Command::Openapi { out } => {
+            let text = turnout_gateway::openapi::document_json();
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
         Command::Migrate => {
             let store = app::open_store(&config).await?;
             println!("the {} store is up to date", store.dialect().name());

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{StatusCode, header};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde_json::json;
+use serde_json::{Value, json};
 use turnout_core::Store;
 use turnout_search::engine::Engine;
 
@@ -45,7 +45,7 @@ pub fn router(
     ratelimit: Option<Arc<FallbackLimiter>>,
 ) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(OpsState {
@@ -56,6 +56,43 @@ pub fn router(
         })
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    security(()),
+    responses((status = 200, description = "Up.", body = Health)))]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Each dependency's state: `ok ...` or `error: ...`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Checks {
+    pub store: String,
+    pub index: String,
+    pub ratelimit: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub checks: Checks,
+}
+
+/// Whether the store, the search index and (where configured) Redis
+/// answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    security(()),
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "A dependency is down; `checks` names it.", body = Readiness),
+    ))]
 async fn readyz(State(s): State<OpsState>) -> Response {
     let store = match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
         Ok(Ok(())) => "ok".to_string(),
@@ -89,6 +126,11 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics: limiter decisions, backend errors, queue depth
+/// and age, sends and provider errors.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    security(()),
+    responses((status = 200, description = "Prometheus text format.", body = String, content_type = "text/plain")))]
 async fn metrics(State(s): State<OpsState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

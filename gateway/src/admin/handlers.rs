@@ -20,6 +20,10 @@ async fn applied(state: &AdminState) {
     }
 }
 
+/// Create a plan.
+#[utoipa::path(post, path = "/admin/v1/plans", tag = "admin", operation_id = "createPlan",
+    request_body = super::doc::PlanWrite,
+    responses((status = 201, description = "Created.", body = super::doc::Plan), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn create_plan(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -30,6 +34,10 @@ pub async fn create_plan(
     Ok((StatusCode::CREATED, Json(views::plan(&plan))).into_response())
 }
 
+/// List plans.
+#[utoipa::path(get, path = "/admin/v1/plans", tag = "admin", operation_id = "listPlans",
+    params(super::doc::Paging),
+    responses((status = 200, description = "One page of plans.", body = super::doc::PlanPage)))]
 pub async fn list_plans(
     State(s): State<AdminState>,
     _caller: AdminCaller,
@@ -49,6 +57,10 @@ pub async fn list_plans(
     )))
 }
 
+/// Read a plan (by id or name).
+#[utoipa::path(get, path = "/admin/v1/plans/{id}", tag = "admin", operation_id = "getPlan",
+    params(("id" = String, Path, description = "The plan's id.")),
+    responses((status = 200, description = "The plan.", body = super::doc::Plan)))]
 pub async fn get_plan(
     State(s): State<AdminState>,
     _caller: AdminCaller,
@@ -57,6 +69,11 @@ pub async fn get_plan(
     Ok(Json(views::plan(&s.admin.plan(&id).await?)))
 }
 
+/// Change a plan; every key on it follows within a second.
+#[utoipa::path(patch, path = "/admin/v1/plans/{id}", tag = "admin", operation_id = "updatePlan",
+    params(("id" = String, Path, description = "The plan's id.")),
+    request_body = super::doc::PlanWrite,
+    responses((status = 200, description = "The plan as now stored.", body = super::doc::Plan), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn update_plan(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -68,6 +85,10 @@ pub async fn update_plan(
     Ok(Json(views::plan(&plan)))
 }
 
+/// Delete a plan that no key uses.
+#[utoipa::path(delete, path = "/admin/v1/plans/{id}", tag = "admin", operation_id = "deletePlan",
+    params(("id" = String, Path, description = "The plan's id.")),
+    responses((status = 204, description = "Deleted."), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn delete_plan(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -78,6 +99,10 @@ pub async fn delete_plan(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Create a key; its secret is in `key`, shown this once.
+#[utoipa::path(post, path = "/admin/v1/keys", tag = "admin", operation_id = "createKey",
+    request_body = super::doc::KeyCreate,
+    responses((status = 201, description = "Created.", body = super::doc::KeyCreated)))]
 pub async fn create_key(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -90,6 +115,10 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// List keys (without secrets).
+#[utoipa::path(get, path = "/admin/v1/keys", tag = "admin", operation_id = "listKeys",
+    params(super::doc::Paging),
+    responses((status = 200, description = "One page of keys.", body = super::doc::KeyPage)))]
 pub async fn list_keys(
     State(s): State<AdminState>,
     _caller: AdminCaller,
@@ -115,6 +144,10 @@ pub async fn list_keys(
     )))
 }
 
+/// Read a key.
+#[utoipa::path(get, path = "/admin/v1/keys/{id}", tag = "admin", operation_id = "getKey",
+    params(("id" = String, Path, description = "The key's id.")),
+    responses((status = 200, description = "The key.", body = super::doc::Key)))]
 pub async fn get_key(
     State(s): State<AdminState>,
     _caller: AdminCaller,
@@ -124,6 +157,12 @@ pub async fn get_key(
     Ok(Json(views::key(&key, &plan)))
 }
 
+/// Disable or re-enable a key, rename it, or move it to another plan;
+/// every instance follows within a second.
+#[utoipa::path(patch, path = "/admin/v1/keys/{id}", tag = "admin", operation_id = "updateKey",
+    params(("id" = String, Path, description = "The key's id.")),
+    request_body = super::doc::KeyUpdate,
+    responses((status = 200, description = "The key as now stored.", body = super::doc::Key)))]
 pub async fn update_key(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -135,6 +174,10 @@ pub async fn update_key(
     Ok(Json(views::key(&key, &plan)))
 }
 
+/// Revoke a key, for good.
+#[utoipa::path(delete, path = "/admin/v1/keys/{id}", tag = "admin", operation_id = "revokeKey",
+    params(("id" = String, Path, description = "The key's id.")),
+    responses((status = 204, description = "Revoked.")))]
 pub async fn revoke_key(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -145,6 +188,10 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Every change made through the admin API or the CLI, newest first.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", operation_id = "listAudit",
+    params(super::doc::Paging),
+    responses((status = 200, description = "One page of entries.", body = super::doc::AuditPage)))]
 pub async fn list_audit(
     State(s): State<AdminState>,
     _caller: AdminCaller,

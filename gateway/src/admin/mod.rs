@@ -1,12 +1,13 @@
 //! The admin API under `/admin/v1/`, for operators: plans, keys, usage and
 //! the audit log, behind the admin token.
 
+pub mod doc;
 mod extract;
-mod handlers;
+pub(crate) mod handlers;
 pub mod paging;
-mod search;
+pub(crate) mod search;
 pub mod service;
-mod usage;
+pub(crate) mod usage;
 pub mod views;
 
 use std::sync::Arc;
@@ -54,8 +55,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/usage", get(usage::get_usage))
         .route("/admin/v1/audit", get(handlers::list_audit))
         .route(
-            "/admin/v1/import/{what}",
-            axum::routing::post(search::import),
+            "/admin/v1/import/people",
+            axum::routing::post(search::import_people),
+        )
+        .route(
+            "/admin/v1/import/events",
+            axum::routing::post(search::import_events),
         )
         .route("/admin/v1/search", get(search::status))
         .route(

@@ -17,19 +17,48 @@ use turnout_search::store::RecordKind;
 use super::AdminState;
 use super::extract::AdminCaller;
 
-/// `POST /admin/v1/import/{people|events}` with an NDJSON or CSV body.
-pub async fn import(
-    State(s): State<AdminState>,
-    _caller: AdminCaller,
-    Path(what): Path<String>,
+/// Import people, matched on their `identifiers`: importing the same
+/// file twice creates nothing the second time.
+#[utoipa::path(post, path = "/admin/v1/import/people", tag = "admin", operation_id = "importPeople",
+    request_body(description = "One record per line (NDJSON) or per row (CSV, with a header row). Bad lines never stop good ones.",
+        content((String = "application/x-ndjson"), (String = "text/csv"))),
+    responses(
+        (status = 200, description = "What happened to each line.", body = turnout_search::import::Summary),
+        (status = 415, description = "Neither NDJSON nor CSV.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn import_people(
+    state: State<AdminState>,
+    caller: AdminCaller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let kind = match what.as_str() {
-        "people" => RecordKind::Person,
-        "events" => RecordKind::Event,
-        _ => return Err(Problem::not_found("import people or events")),
-    };
+    import(state, caller, RecordKind::Person, headers, body).await
+}
+
+/// Import events, matched on their `identifiers`.
+#[utoipa::path(post, path = "/admin/v1/import/events", tag = "admin", operation_id = "importEvents",
+    request_body(description = "One record per line (NDJSON) or per row (CSV, with a header row). Bad lines never stop good ones.",
+        content((String = "application/x-ndjson"), (String = "text/csv"))),
+    responses(
+        (status = 200, description = "What happened to each line.", body = turnout_search::import::Summary),
+        (status = 415, description = "Neither NDJSON nor CSV.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn import_events(
+    state: State<AdminState>,
+    caller: AdminCaller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    import(state, caller, RecordKind::Event, headers, body).await
+}
+
+async fn import(
+    State(s): State<AdminState>,
+    _caller: AdminCaller,
+    kind: RecordKind,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
     let format = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -59,8 +88,10 @@ pub async fn import(
     Ok(Json(summary).into_response())
 }
 
-/// `POST /admin/v1/search/reindex`: every instance rebuilds its index
-/// from the store, serving from the old one meanwhile.
+/// Rebuild every instance's search index from the store, serving from
+/// the old one meanwhile.
+#[utoipa::path(post, path = "/admin/v1/search/reindex", tag = "admin", operation_id = "reindex",
+    responses((status = 202, description = "Requested.", body = super::doc::Reindexing)))]
 pub async fn reindex(
     State(s): State<AdminState>,
     _caller: AdminCaller,
@@ -74,7 +105,9 @@ pub async fn reindex(
         .into_response())
 }
 
-/// `GET /admin/v1/search`: this instance's index against the store.
+/// This instance's search index against the store.
+#[utoipa::path(get, path = "/admin/v1/search", tag = "admin", operation_id = "searchStatus",
+    responses((status = 200, description = "How far the index is behind.", body = super::doc::SearchStatus)))]
 pub async fn status(
     State(s): State<AdminState>,
     _caller: AdminCaller,
@@ -96,6 +129,12 @@ pub async fn status(
 
 /// `PATCH /admin/v1/people/{id}` `{"role"}`: promotes or demotes. A
 /// person's tokens carry the new role from their next refresh.
+/// Make a person a volunteer, organizer or admin (audited as
+/// `person.role`). Their tokens carry the new role from the next refresh.
+#[utoipa::path(patch, path = "/admin/v1/people/{id}", tag = "admin", operation_id = "setRole",
+    params(("id" = i64, Path, description = "The person's id.")),
+    request_body = super::doc::RoleChange,
+    responses((status = 200, description = "The person as now stored.", body = turnout_search::model::Person)))]
 pub async fn set_role(
     State(s): State<AdminState>,
     caller: AdminCaller,

@@ -32,6 +32,11 @@ fn parse_time(raw: &str) -> Option<i64> {
 
 const MAX_SPAN_SECS: i64 = 92 * 86_400;
 
+/// Calls, rejections by reason, status classes and latency percentiles
+/// per key, route and period.
+#[utoipa::path(get, path = "/admin/v1/usage", tag = "admin", operation_id = "getUsage",
+    params(super::doc::UsageQuery),
+    responses((status = 200, description = "One row per period, key and route.", body = super::doc::UsagePage)))]
 pub async fn get_usage(
     State(s): State<AdminState>,
     _caller: AdminCaller,

@@ -43,21 +43,32 @@ pub fn jwks_router(
     keys: Arc<super::signing::SigningKeys>,
     clock: Arc<dyn turnout_core::Clock>,
 ) -> Router {
-    Router::new().route(
-        "/.well-known/jwks.json",
-        get(move || {
-            let body = keys.jwks(clock.now().timestamp());
-            async move {
-                (
-                    [(
-                        header::CACHE_CONTROL,
-                        HeaderValue::from_static("public, max-age=60"),
-                    )],
-                    Json(body),
-                )
-            }
-        }),
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(JwksState { keys, clock })
+}
+
+#[derive(Clone)]
+struct JwksState {
+    keys: Arc<super::signing::SigningKeys>,
+    clock: Arc<dyn turnout_core::Clock>,
+}
+
+/// The public keys that verify user tokens, by `kid`. Retired keys stay
+/// listed until the tokens they signed have expired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "sign-in", operation_id = "jwks",
+    security(()),
+    responses((status = 200, description = "The key set.", body = super::doc::Jwks)))]
+async fn jwks(State(s): State<JwksState>) -> Response {
+    let body = s.keys.jwks(s.clock.now().timestamp());
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        )],
+        Json(body),
     )
+        .into_response()
 }
 
 fn invalid_grant(detail: impl Into<String>) -> Problem {
@@ -75,7 +86,14 @@ fn store_problem(e: impl std::fmt::Display) -> Problem {
     Problem::internal(&e)
 }
 
-async fn request_code(
+/// Send a sign-in code by SMS or email.
+///
+/// Answers 202 whether or not the person exists. Rate-limited per
+/// destination.
+#[utoipa::path(post, path = "/v1/auth/otp", tag = "sign-in", operation_id = "requestCode",
+    request_body = super::doc::OtpRequest,
+    responses((status = 202, description = "A code is on its way (if the address can receive it).", body = super::doc::OtpSent)))]
+pub async fn request_code(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
     bytes: Bytes,
@@ -138,7 +156,14 @@ fn token_response(access: String, expires_in: i64, refresh: String) -> Response 
         .into_response()
 }
 
-async fn token(State(auth): State<Arc<Auth>>, bytes: Bytes) -> Result<Response, Problem> {
+/// Exchange a code, or a refresh token, for tokens.
+#[utoipa::path(post, path = "/v1/auth/token", tag = "sign-in", operation_id = "token",
+    request_body = super::doc::TokenRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = super::doc::TokenResponse),
+        (status = 400, description = "`invalid_grant`: a wrong or expired code, or a refresh token that is not valid.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn token(State(auth): State<Arc<Auth>>, bytes: Bytes) -> Result<Response, Problem> {
     let body = turnout_core::problem::json_object(&bytes)?;
     match body.get("grant_type").and_then(Value::as_str) {
         Some("otp") => otp_grant(&auth, &body).await,
@@ -225,7 +250,14 @@ async fn refresh_grant(auth: &Auth, body: &Map<String, Value>) -> Result<Respons
 /// Revokes the sign-in named by the bearer token's session, or by a
 /// refresh token in the body. Access tokens already issued live out
 /// their (short) lifetime.
-async fn logout(
+/// Sign out: revokes the refresh-token family.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "sign-in", operation_id = "logout",
+    request_body(content = Option<super::doc::LogoutRequest>),
+    responses(
+        (status = 204, description = "Signed out."),
+        (status = 400, description = "`invalid_grant`: the refresh token is not valid.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
     bytes: Bytes,
@@ -267,7 +299,10 @@ fn signed_in(caller: &Caller) -> Result<&super::User, Problem> {
         .ok_or_else(|| invalid_token("this endpoint needs the user's bearer token"))
 }
 
-async fn me(
+/// The signed-in person's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "me", operation_id = "getMe",
+    responses((status = 200, description = "The person.", body = Person)))]
+pub async fn me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Person>, Problem> {
@@ -293,7 +328,11 @@ const SELF_EDITABLE: [&str; 7] = [
     "timezone",
 ];
 
-async fn edit_me(
+/// Change one's own profile.
+#[utoipa::path(patch, path = "/v1/me", tag = "me", operation_id = "updateMe",
+    request_body = super::doc::MeUpdate,
+    responses((status = 200, description = "The person as now stored.", body = Person)))]
+pub async fn edit_me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
     bytes: Bytes,
@@ -325,7 +364,11 @@ async fn edit_me(
     Ok(Json(person))
 }
 
-async fn erase_me(
+/// Erase one's account: profile, attendances, stored message bodies and
+/// outbox lines. Opt-outs are kept as hashes.
+#[utoipa::path(delete, path = "/v1/me", tag = "me", operation_id = "deleteMe",
+    responses((status = 204, description = "Erased.")))]
+pub async fn erase_me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<StatusCode, Problem> {

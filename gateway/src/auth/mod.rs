@@ -7,6 +7,7 @@
 //! The edge verifies access tokens (edge/authenticate.rs) and hands the
 //! handlers here a [`Caller`]; nothing below the edge parses a token.
 
+pub mod doc;
 pub mod config;
 pub mod destination;
 pub mod erase;

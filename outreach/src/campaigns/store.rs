@@ -100,7 +100,7 @@ pub struct Campaigns {
 }
 
 /// One row of `GET /v1/campaigns/{id}/messages`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignMessage {
     pub id: i64,
     pub person_id: Option<i64>,

@@ -99,6 +99,10 @@ fn launch_problem(e: LaunchError) -> Problem {
     }
 }
 
+/// Create a campaign, as a draft (`campaigns`).
+#[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", operation_id = "createCampaign",
+    request_body = super::doc::CampaignCreate,
+    responses((status = 201, description = "Created, as a draft.", body = super::doc::Campaign)))]
 pub async fn create(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -118,6 +122,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&api, &campaign).await?)))
 }
 
+/// A campaign's status and stats: every recipient in exactly one bucket.
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", operation_id = "getCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "The campaign.", body = super::doc::Campaign)))]
 pub async fn read(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -128,29 +136,20 @@ pub async fn read(
     Ok(Json(view(&api, &c).await?))
 }
 
-/// `POST /v1/campaigns/{id}/{preview|test|launch|pause|resume|cancel}`.
-pub async fn act(
+/// Render a campaign for a few recipients and count its audience by
+/// consent outcome. Sends nothing.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/preview", tag = "campaigns", operation_id = "previewCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "Counts and samples.", body = super::doc::Preview)))]
+pub async fn preview(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
-    Path((id, action)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<axum::response::Response, Problem> {
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
     sender.require_campaigns()?;
     let c = load(&api, &id).await?;
-    match action.as_str() {
-        "preview" => preview(&api, &c).await.map(IntoResponse::into_response),
-        "test" => test(&api, &sender, &c, &body)
-            .await
-            .map(IntoResponse::into_response),
-        "launch" => launch(&api, &c).await.map(IntoResponse::into_response),
-        "pause" | "resume" | "cancel" => control(&api, &c, &action)
-            .await
-            .map(IntoResponse::into_response),
-        _ => Err(Problem::not_found("no such endpoint")),
-    }
-}
-
-async fn preview(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem> {
+    let api = &*api;
+    let c = &c;
     let template = compiled(api, &c.spec).await?;
     let (tally, samples) = launcher(api)
         .preview(c, &template, api.now_ms(), 5)
@@ -163,12 +162,19 @@ async fn preview(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem
 /// audience (or with no variables when it has none), to each given
 /// address. Test sends are transactional: not held by the send window, but
 /// never to an address on the opt-out or suppression list.
-async fn test(
-    api: &OutreachApi,
-    sender: &Sender,
-    c: &Campaign,
-    body: &Bytes,
+#[utoipa::path(post, path = "/v1/campaigns/{id}/test", tag = "campaigns", operation_id = "testCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    request_body = super::doc::TestSend,
+    responses((status = 202, description = "Queued, one message per address.", body = super::doc::TestAccepted)))]
+pub async fn test(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    let (api, sender, c, body) = (&*api, &sender, &c, &body);
     let body = turnout_core::problem::json_object(body)?;
     let mut errors = FieldError::unknown_fields(&body, &["to"]);
     let channel = c.spec.channel;
@@ -250,7 +256,7 @@ async fn test(
     Ok((StatusCode::ACCEPTED, Json(json!({"messages": data}))))
 }
 
-async fn launch(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem> {
+async fn launch_now(api: &OutreachApi, c: &Campaign) -> Result<Json<Value>, Problem> {
     let now = api.now_ms();
     match c.stored {
         CampaignStatus::Draft => {
@@ -343,8 +349,10 @@ async fn control(api: &OutreachApi, c: &Campaign, action: &str) -> Result<Json<V
     Ok(Json(view(api, &find(api, c.id).await?).await?))
 }
 
-/// `GET /v1/campaigns/{id}/messages?status=&per_page=&cursor=`: in id
-/// order; `cursor` is opaque (the last id of the page before).
+/// A campaign's messages, in id order; `cursor` is opaque.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/messages", tag = "campaigns", operation_id = "listCampaignMessages",
+    params(("id" = i64, Path, description = "The campaign's id."), super::doc::StatusFilter, super::doc::Paging),
+    responses((status = 200, description = "One page of messages.", body = super::doc::CampaignMessagePage)))]
 pub async fn messages(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -371,6 +379,8 @@ pub async fn messages(
                 _ => errors.push(FieldError::new("cursor", "is not a cursor from this list")),
             },
             "per_page" => per_page = Some(v.clone()),
+            // The API key may ride in the query (Mashery's convention).
+            "api_key" => {}
             other => errors.push(FieldError::new(other, "is not a parameter of this list")),
         }
     }
@@ -410,4 +420,60 @@ pub async fn messages(
         "next": next,
         "previous": null,
     })))
+}
+
+/// Launch a draft: plan its messages and start sending (or schedule for `send_at`).
+#[utoipa::path(post, path = "/v1/campaigns/{id}/launch", tag = "campaigns", operation_id = "launchCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "The campaign, now running or scheduled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+pub async fn launch(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    launch_now(&api, &c).await
+}
+
+/// Pause a running campaign; queued messages wait.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/pause", tag = "campaigns", operation_id = "pauseCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "The campaign, now paused.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+pub async fn pause(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    control(&api, &c, "pause").await
+}
+
+/// Resume a paused campaign.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/resume", tag = "campaigns", operation_id = "resumeCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "The campaign, running again.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+pub async fn resume(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    control(&api, &c, "resume").await
+}
+
+/// Cancel a campaign; messages not yet claimed are cancelled.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/cancel", tag = "campaigns", operation_id = "cancelCampaign",
+    params(("id" = i64, Path, description = "The campaign's id.")),
+    responses((status = 200, description = "The campaign, now cancelled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+pub async fn cancel(
+    State(api): State<Arc<OutreachApi>>,
+    Extension(sender): Extension<Sender>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    sender.require_campaigns()?;
+    let c = load(&api, &id).await?;
+    control(&api, &c, "cancel").await
 }

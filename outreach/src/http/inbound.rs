@@ -11,6 +11,10 @@ use turnout_core::problem::FieldError;
 
 use super::{OutreachApi, Sender};
 
+/// Replies that were not keywords, newest first (`campaigns`).
+#[utoipa::path(get, path = "/v1/inbound", tag = "inbound", operation_id = "listInbound",
+    params(super::doc::Paging),
+    responses((status = 200, description = "One page of replies.", body = super::doc::InboundPage)))]
 pub async fn list(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -27,6 +31,8 @@ pub async fn list(
                 _ => errors.push(FieldError::new("cursor", "is not a cursor from this list")),
             },
             "per_page" => per_page = Some(v.into_owned()),
+            // The API key may ride in the query (Mashery's convention).
+            "api_key" => {}
             other => errors.push(FieldError::new(other, "is not a parameter of this list")),
         }
     }

@@ -123,6 +123,15 @@ async fn recipient(
     }
 }
 
+/// Send one message.
+///
+/// Needs `messages:send`. Renders the template for the recipient, checks
+/// the opt-out and suppression lists, and queues it. Honors
+/// `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", operation_id = "sendMessage",
+    request_body = super::doc::MessageCreate,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe: the same key and body within 24 h answer the first response again.")),
+    responses((status = 202, description = "Queued (or refused by consent, with that status).", body = super::doc::MessageAccepted)))]
 pub async fn create(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -221,6 +230,10 @@ pub async fn create(
     ))
 }
 
+/// A message's status and history; only the key that sent it may read it.
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", operation_id = "getMessage",
+    params(("id" = i64, Path, description = "The message's id.")),
+    responses((status = 200, description = "The message.", body = super::doc::Message)))]
 pub async fn read(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,

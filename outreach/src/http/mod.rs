@@ -3,6 +3,7 @@
 //! what it may do ([`Sender`]).
 
 pub mod campaigns;
+pub mod doc;
 pub mod inbound;
 pub mod messages;
 pub mod templates;
@@ -90,7 +91,12 @@ pub fn router(api: Arc<OutreachApi>) -> Router {
         .route("/v1/campaigns", post(campaigns::create))
         .route("/v1/campaigns/{id}", get(campaigns::read))
         .route("/v1/campaigns/{id}/messages", get(campaigns::messages))
-        .route("/v1/campaigns/{id}/{action}", post(campaigns::act))
+        .route("/v1/campaigns/{id}/preview", post(campaigns::preview))
+        .route("/v1/campaigns/{id}/test", post(campaigns::test))
+        .route("/v1/campaigns/{id}/launch", post(campaigns::launch))
+        .route("/v1/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/v1/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/v1/campaigns/{id}/cancel", post(campaigns::cancel))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

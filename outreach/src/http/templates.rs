@@ -118,6 +118,10 @@ fn view(t: &crate::templates::named::Named) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
 
+/// Create a template (`campaigns`).
+#[utoipa::path(post, path = "/v1/templates", tag = "templates", operation_id = "createTemplate",
+    request_body = super::doc::TemplateCreate,
+    responses((status = 201, description = "Created.", body = crate::templates::named::Named), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn create(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -144,6 +148,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&saved))))
 }
 
+/// List templates.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", operation_id = "listTemplates",
+    responses((status = 200, description = "Every template.", body = super::doc::TemplatePage)))]
 pub async fn list(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -156,6 +163,10 @@ pub async fn list(
     ))
 }
 
+/// Read a template.
+#[utoipa::path(get, path = "/v1/templates/{name}", tag = "templates", operation_id = "getTemplate",
+    params(("name" = String, Path, description = "The template's name.")),
+    responses((status = 200, description = "The template.", body = crate::templates::named::Named)))]
 pub async fn read(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -170,6 +181,14 @@ pub async fn read(
     Ok(Json(view(&t)))
 }
 
+/// Create or replace a template by name.
+#[utoipa::path(put, path = "/v1/templates/{name}", tag = "templates", operation_id = "putTemplate",
+    params(("name" = String, Path, description = "The template's name.")),
+    request_body = super::doc::TemplateReplace,
+    responses(
+        (status = 200, description = "Replaced.", body = crate::templates::named::Named),
+        (status = 201, description = "Created.", body = crate::templates::named::Named),
+    ))]
 pub async fn replace(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -201,6 +220,10 @@ pub async fn replace(
     Ok((status, Json(view(&saved))))
 }
 
+/// Delete a template.
+#[utoipa::path(delete, path = "/v1/templates/{name}", tag = "templates", operation_id = "deleteTemplate",
+    params(("name" = String, Path, description = "The template's name.")),
+    responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,

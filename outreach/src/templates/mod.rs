@@ -14,7 +14,7 @@ use turnout_core::problem::FieldError;
 use crate::queue::Channel;
 
 /// A message's template as written: `{"subject"?, "body", "html"?}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,

@@ -10,7 +10,8 @@ use turnout_core::store::StoreError;
 use super::Source;
 use crate::queue::Channel;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Template)]
 pub struct Named {
     pub name: String,
     pub channel: Channel,

@@ -50,7 +50,15 @@ async fn address(api: &Unsubscribe, token: &str) -> Result<String, Problem> {
         .ok_or_else(|| Problem::not_found("this unsubscribe link is not one of ours"))
 }
 
-async fn show(
+/// The confirmation page of an unsubscribe link (the address masked).
+/// Changes nothing.
+#[utoipa::path(get, path = "/unsubscribe/{token}", tag = "unsubscribe", operation_id = "showUnsubscribe",
+    params(("token" = String, Path, description = "The opaque token from the List-Unsubscribe link.")),
+    responses(
+        (status = 200, description = "The page.", body = String, content_type = "text/html"),
+        (status = 404, description = "Not one of our links.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn show(
     State(api): State<Arc<Unsubscribe>>,
     Path(token): Path<String>,
 ) -> Result<Html<String>, Problem> {
@@ -65,7 +73,14 @@ async fn show(
     ))
 }
 
-async fn unsubscribe(
+/// RFC 8058 one-click unsubscribe.
+#[utoipa::path(post, path = "/unsubscribe/{token}", tag = "unsubscribe", operation_id = "unsubscribe",
+    params(("token" = String, Path, description = "The opaque token from the List-Unsubscribe link.")),
+    responses(
+        (status = 200, description = "Unsubscribed.", body = String, content_type = "text/html"),
+        (status = 404, description = "Not one of our links.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn unsubscribe(
     State(api): State<Arc<Unsubscribe>>,
     Path(token): Path<String>,
 ) -> Result<Html<String>, Problem> {

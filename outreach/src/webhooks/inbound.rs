@@ -9,7 +9,7 @@ use turnout_core::store::StoreError;
 
 use crate::keywords::Keyword;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Inbound {
     pub id: i64,
     pub channel: String,

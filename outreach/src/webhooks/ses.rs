@@ -61,7 +61,16 @@ fn forbidden(why: impl std::fmt::Display) -> Problem {
     Problem::forbidden(format!("not a verified SNS message: {why}"))
 }
 
-async fn receive(State(api): State<Arc<SesWebhooks>>, body: Bytes) -> Result<StatusCode, Problem> {
+/// SES events (delivery, bounce, complaint) delivered by SNS, signature
+/// versions 1 and 2; subscription confirmations are followed.
+#[utoipa::path(post, path = "/webhooks/ses", tag = "webhooks", operation_id = "sesEvents",
+    request_body(content = super::sns_signature::SnsMessage, content_type = "text/plain"),
+    responses(
+        (status = 200, description = "Recorded (or already known)."),
+        (status = 403, description = "Not a verified SNS message from one of our topics: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 502, description = "The subscription could not be confirmed with SNS.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn receive(State(api): State<Arc<SesWebhooks>>, body: Bytes) -> Result<StatusCode, Problem> {
     let message: SnsMessage =
         serde_json::from_slice(&body).map_err(|e| forbidden(format!("unreadable ({e})")))?;
     api.verifier.verify(&message).await.map_err(forbidden)?;

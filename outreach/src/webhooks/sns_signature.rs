@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 /// An SNS message as POSTed to an HTTP(S) subscription.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SnsMessage {
     #[serde(rename = "Type")]

@@ -86,7 +86,16 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-async fn status(
+/// Twilio's delivery status callback.
+#[utoipa::path(post, path = "/webhooks/twilio/status", tag = "webhooks", operation_id = "twilioStatus",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's HMAC-SHA1 signature of the public URL and the form.")),
+    request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "Recorded (or already known)."),
+        (status = 400, description = "MessageSid or MessageStatus missing.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Bad signature: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn status(
     State(api): State<Arc<TwilioWebhooks>>,
     headers: HeaderMap,
     body: Bytes,
@@ -140,7 +149,17 @@ fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-async fn inbound(
+/// An SMS reply: STOP/START/HELP keywords get exactly one reply; other
+/// replies are stored for staff.
+#[utoipa::path(post, path = "/webhooks/twilio/inbound", tag = "webhooks", operation_id = "twilioInbound",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's HMAC-SHA1 signature of the public URL and the form.")),
+    request_body(content = TwilioInboundForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "TwiML: the keyword's reply, or none.", body = String, content_type = "text/xml"),
+        (status = 400, description = "MessageSid or From missing.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Bad signature: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
+pub async fn inbound(
     State(api): State<Arc<TwilioWebhooks>>,
     headers: HeaderMap,
     body: Bytes,
@@ -182,4 +201,25 @@ async fn inbound(
         .record(from, text, keyword, "twilio", sid, now)
         .await?;
     Ok(twiml(if first { reply } else { None }))
+}
+
+/// The fields of Twilio's status callback that Turnout reads.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "PascalCase")]
+pub struct TwilioStatusForm {
+    message_sid: String,
+    /// queued, sent, delivered, undelivered, failed, ...
+    message_status: String,
+    error_code: Option<String>,
+}
+
+/// The fields of Twilio's incoming-message webhook that Turnout reads.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "PascalCase")]
+pub struct TwilioInboundForm {
+    message_sid: String,
+    from: String,
+    body: Option<String>,
 }

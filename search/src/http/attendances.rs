@@ -14,10 +14,24 @@ use http::{StatusCode, Uri};
 use serde_json::Value;
 use turnout_core::Problem;
 
+use super::doc::{AttendanceCreate, AttendancePage, AttendanceUpdate, Paging};
 use super::{Access, SearchApi, body, lists};
 use crate::model::Attendance;
 use crate::records::attendance_view;
 
+/// Register for a timeslot.
+///
+/// A signed-in person (key with `attendances` plus a user token) registers
+/// themselves; a key with `people:write` registers anyone. Registering
+/// again answers 200 with the existing attendance.
+#[utoipa::path(post, path = "/v1/events/{id}/attendances", tag = "attendances", operation_id = "createAttendance",
+    params(("id" = i64, Path, description = "The event's id.")),
+    request_body = AttendanceCreate,
+    responses(
+        (status = 201, description = "Registered.", body = Attendance),
+        (status = 200, description = "Already registered: the attendance as it stands.", body = Attendance),
+        (status = 409, description = "The timeslot is full.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+    ))]
 pub async fn create(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -50,6 +64,10 @@ pub async fn create(
     Ok((status, Json(attendance)))
 }
 
+/// List an event's attendances (`people:read`).
+#[utoipa::path(get, path = "/v1/events/{id}/attendances", tag = "attendances", operation_id = "listAttendances",
+    params(("id" = i64, Path, description = "The event's id."), Paging),
+    responses((status = 200, description = "One page of attendances.", body = AttendancePage)))]
 pub async fn list(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -106,6 +124,10 @@ async fn page(api: &SearchApi, uri: &Uri, of: Of) -> Result<Json<Value>, Problem
     ))
 }
 
+/// Read an attendance: staff any, a signed-in person their own.
+#[utoipa::path(get, path = "/v1/attendances/{id}", tag = "attendances", operation_id = "getAttendance",
+    params(("id" = i64, Path, description = "The attendance's id.")),
+    responses((status = 200, description = "The attendance.", body = Attendance)))]
 pub async fn read(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -126,7 +148,10 @@ pub async fn read(
     Ok(Json(attendance_view(&row)?))
 }
 
-/// `GET /v1/me/attendances`: the signed-in person's own.
+/// The signed-in person's own attendances.
+#[utoipa::path(get, path = "/v1/me/attendances", tag = "me", operation_id = "listMyAttendances",
+    params(Paging),
+    responses((status = 200, description = "One page of attendances.", body = AttendancePage)))]
 pub async fn mine(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -162,6 +187,12 @@ fn self_service_status(body: &serde_json::Map<String, Value>) -> Result<(), Prob
     }
 }
 
+/// Change an attendance: a signed-in person may register or cancel their
+/// own; staff (`people:write`) also confirm and mark who attended.
+#[utoipa::path(patch, path = "/v1/attendances/{id}", tag = "attendances", operation_id = "updateAttendance",
+    params(("id" = i64, Path, description = "The attendance's id.")),
+    request_body = AttendanceUpdate,
+    responses((status = 200, description = "The attendance as now stored.", body = Attendance)))]
 pub async fn update(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,

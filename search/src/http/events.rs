@@ -11,11 +11,23 @@ use http::Uri;
 use serde_json::Value;
 use turnout_core::Problem;
 
-use super::{Access, SearchApi, body, lists};
+use axum::body::Bytes;
+use http::StatusCode;
+
+use super::doc::{DeletionPage, EventConditions, EventPage, EventWrite, Near, Paging, Since};
+use super::{Access, SearchApi, body, lists, writes};
 use crate::model::Event;
 use crate::query::{Kind, Visibility};
 use crate::store::RecordKind;
 
+/// Search events.
+///
+/// Any key with `events`. With `zipcode` or `lat`/`lon`, results are
+/// sorted by distance (ties by id) and carry `distance` in miles. Without
+/// `visibility`, only PUBLIC events are listed.
+#[utoipa::path(get, path = "/v1/events", tag = "events", operation_id = "searchEvents",
+    params(Near, EventConditions, Paging),
+    responses((status = 200, description = "One page of matches.", body = EventPage)))]
 pub async fn search(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -35,6 +47,10 @@ pub async fn search(
     lists::search(&api, uri.path(), &pairs, query).await
 }
 
+/// Read an event. A PRIVATE event reads as 404 without `events:private`.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", operation_id = "getEvent",
+    params(("id" = i64, Path, description = "The record's id.")),
+    responses((status = 200, description = "The event.", body = Event)))]
 pub async fn read(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -49,6 +65,10 @@ pub async fn read(
         .ok_or_else(|| Problem::not_found("no such event"))
 }
 
+/// List deletions of events since a time, oldest first.
+#[utoipa::path(get, path = "/v1/events/deleted", tag = "events", operation_id = "listDeletedEvents",
+    params(Since, Paging),
+    responses((status = 200, description = "Deletions since then.", body = DeletionPage)))]
 pub async fn deleted(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
@@ -62,4 +82,43 @@ pub async fn deleted(
         &lists::pairs(uri.query()),
     )
     .await
+}
+
+/// Create an event (`events:write`).
+#[utoipa::path(post, path = "/v1/events", tag = "events", operation_id = "createEvent",
+    request_body = EventWrite,
+    responses((status = 201, description = "Created.", body = Event)))]
+pub async fn create(
+    state: State<Arc<SearchApi>>,
+    access: Extension<Access>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Event>), Problem> {
+    writes::create::<Event>(state, access, bytes).await
+}
+
+/// Edit an event (`events:write`): only the fields given change;
+/// timeslots given with their id keep it.
+#[utoipa::path(patch, path = "/v1/events/{id}", tag = "events", operation_id = "updateEvent",
+    params(("id" = i64, Path, description = "The record's id.")),
+    request_body = EventWrite,
+    responses((status = 200, description = "The event as now stored.", body = Event)))]
+pub async fn update(
+    state: State<Arc<SearchApi>>,
+    access: Extension<Access>,
+    id: Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Event>, Problem> {
+    writes::update::<Event>(state, access, id, bytes).await
+}
+
+/// Delete an event (`events:write`), with its attendances.
+#[utoipa::path(delete, path = "/v1/events/{id}", tag = "events", operation_id = "deleteEvent",
+    params(("id" = i64, Path, description = "The record's id.")),
+    responses((status = 204, description = "Deleted.")))]
+pub async fn delete(
+    state: State<Arc<SearchApi>>,
+    access: Extension<Access>,
+    id: Path<String>,
+) -> Result<StatusCode, Problem> {
+    writes::delete::<Event>(state, access, id).await
 }

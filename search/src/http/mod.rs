@@ -6,6 +6,7 @@
 
 mod attendances;
 mod body;
+pub mod doc;
 mod errors;
 mod events;
 mod lists;
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 use turnout_core::{Clock, Problem};
 
 use crate::engine::Engine;
-use crate::model::{Event, Person};
+
 use crate::records::Records;
 
 /// What a caller may do here, decided by the gateway from its key and
@@ -79,25 +80,25 @@ pub fn router(api: Arc<SearchApi>) -> Router {
     Router::new()
         .route(
             "/v1/people",
-            get(people::search).post(writes::create::<Person>),
+            get(people::search).post(people::create),
         )
         .route("/v1/people/deleted", get(people::deleted))
         .route(
             "/v1/people/{id}",
             get(people::read)
-                .patch(writes::update::<Person>)
-                .delete(writes::delete::<Person>),
+                .patch(people::update)
+                .delete(people::delete),
         )
         .route(
             "/v1/events",
-            get(events::search).post(writes::create::<Event>),
+            get(events::search).post(events::create),
         )
         .route("/v1/events/deleted", get(events::deleted))
         .route(
             "/v1/events/{id}",
             get(events::read)
-                .patch(writes::update::<Event>)
-                .delete(writes::delete::<Event>),
+                .patch(events::update)
+                .delete(events::delete),
         )
         .route(
             "/v1/events/{id}/attendances",

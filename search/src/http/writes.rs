@@ -7,7 +7,6 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 use http::StatusCode;
 use turnout_core::Problem;
 
@@ -50,7 +49,7 @@ pub async fn create<R: Writable>(
     State(api): State<Arc<SearchApi>>,
     Extension(access): Extension<Access>,
     bytes: Bytes,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<(StatusCode, Json<R>), Problem> {
     check::<R>(&access, "create")?;
     let record: R = api.records.create(body::object(&bytes)?).await?;
     api.written();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::resources::AttendanceStatus;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attendance {
     pub id: i64,
     pub person_id: i64,

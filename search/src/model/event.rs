@@ -10,7 +10,7 @@ use super::resources::{EventInput, EventLocation};
 use crate::geo::Point;
 use crate::query::Visibility;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventTimeslot {
     pub id: i64,
     pub start_date: DateTime<Utc>,
@@ -19,7 +19,7 @@ pub struct EventTimeslot {
     pub is_full: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: i64,
     pub identifiers: Vec<String>,

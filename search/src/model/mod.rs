@@ -14,6 +14,7 @@ mod language;
 mod person;
 mod phone;
 pub mod resources;
+mod schemas;
 
 pub use attendance::Attendance;
 pub use coordinates::Coordinates;

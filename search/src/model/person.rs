@@ -8,7 +8,7 @@ use super::LanguageTag;
 use super::resources::{EmailAddress, PersonInput, Phone, PostalAddress, Role, Span};
 use crate::geo::Point;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Person {
     pub id: i64,
     pub identifiers: Vec<String>,

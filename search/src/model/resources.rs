@@ -13,7 +13,7 @@ use super::input::Fields;
 use super::{Coordinates, EventType, LanguageTag, PhoneNumber};
 use crate::query::Visibility;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailAddress {
     pub address: String,
@@ -21,7 +21,7 @@ pub struct EmailAddress {
     pub primary: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Phone {
     pub number: PhoneNumber,
@@ -31,7 +31,7 @@ pub struct Phone {
     pub sms_capable: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostalAddress {
     #[serde(default)]
@@ -43,7 +43,7 @@ pub struct PostalAddress {
     pub location: Option<Coordinates>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Span {
     pub start: DateTime<Utc>,
@@ -52,7 +52,7 @@ pub struct Span {
 
 /// Ordered by rights, least first: an admin may do what an organizer
 /// may, and an organizer what a volunteer may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     #[default]
@@ -207,7 +207,7 @@ impl PersonInput {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeslot {
     /// Given when an existing timeslot is edited; new ones get the next
@@ -219,7 +219,7 @@ pub struct Timeslot {
     pub max_attendees: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventLocation {
     pub venue: Option<String>,
@@ -323,7 +323,7 @@ impl EventInput {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AttendanceStatus {
     Registered,
