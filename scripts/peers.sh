@@ -8,8 +8,10 @@
 #   - two Elasticsearch-compatible servers for the Elasticsearch engine:
 #     noida-db (presents as Elasticsearch 8.15, port 9250) and osmem-server
 #     (presents as OpenSearch 3, port 9251).
+# It also installs Schemathesis (for openapi/contract/run.sh) in the same
+# virtualenv, and Debian's chromium for the docs-page browser test.
 # Installs go to peers/node_modules and peers/.venv (both git-ignored), so a
-# clean clone needs only the npm and PyPI registries.
+# clean clone needs only the npm, PyPI and Debian registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,4 +75,14 @@ if ! up "http://127.0.0.1:$OSMEM_PORT/"; then
   OSMEM_BIN=$(peers/.venv/bin/python -c 'import osmem_server; print(osmem_server.resolve_binary())')
   nohup "$OSMEM_BIN" -addr "127.0.0.1:$OSMEM_PORT" -no-stdin-watch >peers/logs/osmem.log 2>&1 &
   wait_for osmem-server "http://127.0.0.1:$OSMEM_PORT/"
+fi
+
+# Headless Chromium from Debian, for the test that loads /docs in a real
+# browser (gateway/tests/it/openapi.rs).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "peers: installing Debian's chromium"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >peers/logs/chromium-install.log 2>&1
 fi

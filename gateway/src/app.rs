@@ -477,7 +477,8 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         Arc::clone(&signing_keys),
         Arc::clone(&clock),
     ))
-    .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") });
+    .fallback(|| async { turnout_core::Problem::not_found("no such endpoint") })
+    .method_not_allowed_fallback(|| async { turnout_core::Problem::method_not_allowed() });
 
     let shared = Arc::new(crate::edge::Shared {
         registry: Arc::clone(&registry),

@@ -1,6 +1,7 @@
-//! Request extractors that answer in problem+json: the admin token, and a
-//! JSON object body (415 for another media type, 400 for broken JSON, 422
-//! for JSON that is not an object).
+//! Request extractors that answer in problem+json: the admin token, the
+//! query string (422 when it does not read as the parameters), and a JSON
+//! object body (415 for another media type, 400 for broken JSON, 422 for
+//! JSON that is not an object).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -42,6 +43,26 @@ impl FromRequestParts<AdminState> for AdminCaller {
             )
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
         }
+    }
+}
+
+/// Query parameters, read like axum's `Query` but refused in problem+json:
+/// axum's own rejection is plain text, which no client of this API expects.
+pub struct QueryParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(QueryParams)
+            .map_err(|e| {
+                Problem::validation(vec![FieldError::new(
+                    "query",
+                    format!("the parameters do not read: {e}"),
+                )])
+            })
     }
 }
 

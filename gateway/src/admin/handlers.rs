@@ -3,13 +3,13 @@
 //! registry up to date at once (other instances follow within a second).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use turnout_core::Problem;
 
-use super::extract::{AdminCaller, JsonObject};
+use super::extract::{AdminCaller, JsonObject, QueryParams};
 use super::paging::{PageParams, envelope};
 use super::{AdminState, base_url, views};
 use crate::keys::store as key_store;
@@ -42,7 +42,7 @@ pub async fn list_plans(
     State(s): State<AdminState>,
     _caller: AdminCaller,
     headers: HeaderMap,
-    Query(params): Query<PageParams>,
+    QueryParams(params): QueryParams<PageParams>,
 ) -> Result<Json<Value>, Problem> {
     let page = params.parse()?;
     let (plans, count) = key_store::list_plans(&s.admin.store, page.offset, page.per_page).await?;
@@ -123,7 +123,7 @@ pub async fn list_keys(
     State(s): State<AdminState>,
     _caller: AdminCaller,
     headers: HeaderMap,
-    Query(params): Query<PageParams>,
+    QueryParams(params): QueryParams<PageParams>,
 ) -> Result<Json<Value>, Problem> {
     let page = params.parse()?;
     let (keys, count) = key_store::list_keys(&s.admin.store, page.offset, page.per_page).await?;
@@ -196,7 +196,7 @@ pub async fn list_audit(
     State(s): State<AdminState>,
     _caller: AdminCaller,
     headers: HeaderMap,
-    Query(params): Query<PageParams>,
+    QueryParams(params): QueryParams<PageParams>,
 ) -> Result<Json<Value>, Problem> {
     let page = params.parse()?;
     let (records, count) =

@@ -132,7 +132,7 @@ pub async fn status(
 /// Make a person a volunteer, organizer or admin (audited as
 /// `person.role`). Their tokens carry the new role from the next refresh.
 #[utoipa::path(patch, path = "/admin/v1/people/{id}", tag = "admin", operation_id = "setRole",
-    params(("id" = i64, Path, description = "The person's id.")),
+    params(("id" = i64, Path, example = 1, description = "The person's id.")),
     request_body = super::doc::RoleChange,
     responses((status = 200, description = "The person as now stored.", body = turnout_search::model::Person)))]
 pub async fn set_role(

@@ -2,14 +2,14 @@
 //! latency percentiles per key and route, by minute, hour or day.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use turnout_core::Problem;
 use turnout_core::problem::FieldError;
 
 use super::AdminState;
-use super::extract::AdminCaller;
+use super::extract::{AdminCaller, QueryParams};
 use crate::usage::report::{self, Granularity};
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +40,7 @@ const MAX_SPAN_SECS: i64 = 92 * 86_400;
 pub async fn get_usage(
     State(s): State<AdminState>,
     _caller: AdminCaller,
-    Query(p): Query<UsageParams>,
+    QueryParams(p): QueryParams<UsageParams>,
 ) -> Result<Json<Value>, Problem> {
     let now = s.admin.clock.now().timestamp();
     let mut errors = Vec::new();

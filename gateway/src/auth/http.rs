@@ -28,13 +28,7 @@ pub fn router(auth: Arc<Auth>) -> Router {
         .route("/v1/auth/logout", post(logout))
         .route("/v1/me", get(me).patch(edit_me).delete(erase_me))
         .fallback(|| async { Problem::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )
-        })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .with_state(auth)
 }
 
@@ -301,7 +295,7 @@ fn signed_in(caller: &Caller) -> Result<&super::User, Problem> {
 
 /// The signed-in person's profile.
 #[utoipa::path(get, path = "/v1/me", tag = "me", operation_id = "getMe",
-    responses((status = 200, description = "The person.", body = Person)))]
+    responses((status = 200, description = "The person.", body = Person), (status = 404, description = "`not_found`: the account was erased.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
@@ -331,7 +325,7 @@ const SELF_EDITABLE: [&str; 7] = [
 /// Change one's own profile.
 #[utoipa::path(patch, path = "/v1/me", tag = "me", operation_id = "updateMe",
     request_body = super::doc::MeUpdate,
-    responses((status = 200, description = "The person as now stored.", body = Person)))]
+    responses((status = 200, description = "The person as now stored.", body = Person), (status = 404, description = "`not_found`: the account was erased.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn edit_me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
@@ -367,7 +361,7 @@ pub async fn edit_me(
 /// Erase one's account: profile, attendances, stored message bodies and
 /// outbox lines. Opt-outs are kept as hashes.
 #[utoipa::path(delete, path = "/v1/me", tag = "me", operation_id = "deleteMe",
-    responses((status = 204, description = "Erased.")))]
+    responses((status = 204, description = "Erased."), (status = 404, description = "`not_found`: the account was already erased.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn erase_me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,

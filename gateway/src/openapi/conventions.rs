@@ -126,6 +126,7 @@ pub fn apply(doc: &mut OpenApi) {
                     if has_body {
                         errors.push((408, "RequestTimeout", "`request_timeout`: the body did not arrive in time."));
                         errors.push((413, "PayloadTooLarge", "`payload_too_large`."));
+                        errors.push((415, "UnsupportedMediaType", "`unsupported_media_type`: the body is not in a type the operation reads."));
                     }
                     errors.push((422, "ValidationFailed", "`validation_failed`, with field-level `errors`."));
                     if writes {
@@ -145,8 +146,9 @@ pub fn apply(doc: &mut OpenApi) {
                     }
                     if has_body {
                         errors.push((413, "PayloadTooLarge", "`payload_too_large`."));
-                        errors.push((422, "ValidationFailed", "`validation_failed`, with field-level `errors`."));
+                        errors.push((415, "UnsupportedMediaType", "`unsupported_media_type`: the body is not in a type the operation reads."));
                     }
+                    errors.push((422, "ValidationFailed", "`validation_failed`, with field-level `errors`."));
                 }
                 Class::Open => {}
             }

@@ -13,6 +13,7 @@ mod faults;
 mod key_sync;
 mod limiter_conformance;
 mod messages;
+mod openapi;
 mod paths;
 mod proxy;
 mod rate_limits;

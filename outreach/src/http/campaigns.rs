@@ -124,7 +124,7 @@ pub async fn create(
 
 /// A campaign's status and stats: every recipient in exactly one bucket.
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", operation_id = "getCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     responses((status = 200, description = "The campaign.", body = super::doc::Campaign)))]
 pub async fn read(
     State(api): State<Arc<OutreachApi>>,
@@ -139,7 +139,7 @@ pub async fn read(
 /// Render a campaign for a few recipients and count its audience by
 /// consent outcome. Sends nothing.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/preview", tag = "campaigns", operation_id = "previewCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     responses((status = 200, description = "Counts and samples.", body = super::doc::Preview)))]
 pub async fn preview(
     State(api): State<Arc<OutreachApi>>,
@@ -163,7 +163,7 @@ pub async fn preview(
 /// address. Test sends are transactional: not held by the send window, but
 /// never to an address on the opt-out or suppression list.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/test", tag = "campaigns", operation_id = "testCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     request_body = super::doc::TestSend,
     responses((status = 202, description = "Queued, one message per address.", body = super::doc::TestAccepted)))]
 pub async fn test(
@@ -351,7 +351,7 @@ async fn control(api: &OutreachApi, c: &Campaign, action: &str) -> Result<Json<V
 
 /// A campaign's messages, in id order; `cursor` is opaque.
 #[utoipa::path(get, path = "/v1/campaigns/{id}/messages", tag = "campaigns", operation_id = "listCampaignMessages",
-    params(("id" = i64, Path, description = "The campaign's id."), super::doc::StatusFilter, super::doc::Paging),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id."), super::doc::StatusFilter, super::doc::Paging),
     responses((status = 200, description = "One page of messages.", body = super::doc::CampaignMessagePage)))]
 pub async fn messages(
     State(api): State<Arc<OutreachApi>>,
@@ -424,7 +424,7 @@ pub async fn messages(
 
 /// Launch a draft: plan its messages and start sending (or schedule for `send_at`).
 #[utoipa::path(post, path = "/v1/campaigns/{id}/launch", tag = "campaigns", operation_id = "launchCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     responses((status = 200, description = "The campaign, now running or scheduled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn launch(
     State(api): State<Arc<OutreachApi>>,
@@ -438,7 +438,7 @@ pub async fn launch(
 
 /// Pause a running campaign; queued messages wait.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/pause", tag = "campaigns", operation_id = "pauseCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     responses((status = 200, description = "The campaign, now paused.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn pause(
     State(api): State<Arc<OutreachApi>>,
@@ -452,7 +452,7 @@ pub async fn pause(
 
 /// Resume a paused campaign.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/resume", tag = "campaigns", operation_id = "resumeCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     responses((status = 200, description = "The campaign, running again.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn resume(
     State(api): State<Arc<OutreachApi>>,
@@ -466,7 +466,7 @@ pub async fn resume(
 
 /// Cancel a campaign; messages not yet claimed are cancelled.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/cancel", tag = "campaigns", operation_id = "cancelCampaign",
-    params(("id" = i64, Path, description = "The campaign's id.")),
+    params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
     responses((status = 200, description = "The campaign, now cancelled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn cancel(
     State(api): State<Arc<OutreachApi>>,

@@ -232,7 +232,7 @@ pub async fn create(
 
 /// A message's status and history; only the key that sent it may read it.
 #[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", operation_id = "getMessage",
-    params(("id" = i64, Path, description = "The message's id.")),
+    params(("id" = i64, Path, example = 1, description = "The message's id.")),
     responses((status = 200, description = "The message.", body = super::doc::Message)))]
 pub async fn read(
     State(api): State<Arc<OutreachApi>>,

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use http::StatusCode;
 use turnout_core::{Clock, Problem};
 use turnout_search::engine::Engine;
 use turnout_search::records::Records;
@@ -98,12 +97,6 @@ pub fn router(api: Arc<OutreachApi>) -> Router {
         .route("/v1/campaigns/{id}/resume", post(campaigns::resume))
         .route("/v1/campaigns/{id}/cancel", post(campaigns::cancel))
         .fallback(|| async { Problem::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )
-        })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .with_state(api)
 }

@@ -25,7 +25,7 @@ use crate::records::attendance_view;
 /// themselves; a key with `people:write` registers anyone. Registering
 /// again answers 200 with the existing attendance.
 #[utoipa::path(post, path = "/v1/events/{id}/attendances", tag = "attendances", operation_id = "createAttendance",
-    params(("id" = i64, Path, description = "The event's id.")),
+    params(("id" = i64, Path, example = 1, description = "The event's id.")),
     request_body = AttendanceCreate,
     responses(
         (status = 201, description = "Registered.", body = Attendance),
@@ -66,7 +66,7 @@ pub async fn create(
 
 /// List an event's attendances (`people:read`).
 #[utoipa::path(get, path = "/v1/events/{id}/attendances", tag = "attendances", operation_id = "listAttendances",
-    params(("id" = i64, Path, description = "The event's id."), Paging),
+    params(("id" = i64, Path, example = 1, description = "The event's id."), Paging),
     responses((status = 200, description = "One page of attendances.", body = AttendancePage)))]
 pub async fn list(
     State(api): State<Arc<SearchApi>>,
@@ -126,7 +126,7 @@ async fn page(api: &SearchApi, uri: &Uri, of: Of) -> Result<Json<Value>, Problem
 
 /// Read an attendance: staff any, a signed-in person their own.
 #[utoipa::path(get, path = "/v1/attendances/{id}", tag = "attendances", operation_id = "getAttendance",
-    params(("id" = i64, Path, description = "The attendance's id.")),
+    params(("id" = i64, Path, example = 1, description = "The attendance's id.")),
     responses((status = 200, description = "The attendance.", body = Attendance)))]
 pub async fn read(
     State(api): State<Arc<SearchApi>>,
@@ -190,7 +190,7 @@ fn self_service_status(body: &serde_json::Map<String, Value>) -> Result<(), Prob
 /// Change an attendance: a signed-in person may register or cancel their
 /// own; staff (`people:write`) also confirm and mark who attended.
 #[utoipa::path(patch, path = "/v1/attendances/{id}", tag = "attendances", operation_id = "updateAttendance",
-    params(("id" = i64, Path, description = "The attendance's id.")),
+    params(("id" = i64, Path, example = 1, description = "The attendance's id.")),
     request_body = AttendanceUpdate,
     responses((status = 200, description = "The attendance as now stored.", body = Attendance)))]
 pub async fn update(

@@ -49,7 +49,7 @@ pub async fn search(
 
 /// Read an event. A PRIVATE event reads as 404 without `events:private`.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events", operation_id = "getEvent",
-    params(("id" = i64, Path, description = "The record's id.")),
+    params(("id" = i64, Path, example = 1, description = "The record's id.")),
     responses((status = 200, description = "The event.", body = Event)))]
 pub async fn read(
     State(api): State<Arc<SearchApi>>,
@@ -99,7 +99,7 @@ pub async fn create(
 /// Edit an event (`events:write`): only the fields given change;
 /// timeslots given with their id keep it.
 #[utoipa::path(patch, path = "/v1/events/{id}", tag = "events", operation_id = "updateEvent",
-    params(("id" = i64, Path, description = "The record's id.")),
+    params(("id" = i64, Path, example = 1, description = "The record's id.")),
     request_body = EventWrite,
     responses((status = 200, description = "The event as now stored.", body = Event)))]
 pub async fn update(
@@ -113,7 +113,7 @@ pub async fn update(
 
 /// Delete an event (`events:write`), with its attendances.
 #[utoipa::path(delete, path = "/v1/events/{id}", tag = "events", operation_id = "deleteEvent",
-    params(("id" = i64, Path, description = "The record's id.")),
+    params(("id" = i64, Path, example = 1, description = "The record's id.")),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     state: State<Arc<SearchApi>>,

@@ -110,12 +110,6 @@ pub fn router(api: Arc<SearchApi>) -> Router {
         )
         .route("/v1/me/attendances", get(attendances::mine))
         .fallback(|| async { Problem::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )
-        })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .with_state(api)
 }

@@ -40,7 +40,7 @@ pub async fn search(
 
 /// Read a person.
 #[utoipa::path(get, path = "/v1/people/{id}", tag = "people", operation_id = "getPerson",
-    params(("id" = i64, Path, description = "The record's id.")),
+    params(("id" = i64, Path, example = 1, description = "The record's id.")),
     responses((status = 200, description = "The person.", body = Person)))]
 pub async fn read(
     State(api): State<Arc<SearchApi>>,
@@ -88,7 +88,7 @@ pub async fn create(
 
 /// Edit a person (`people:write`): only the fields given change.
 #[utoipa::path(patch, path = "/v1/people/{id}", tag = "people", operation_id = "updatePerson",
-    params(("id" = i64, Path, description = "The record's id.")),
+    params(("id" = i64, Path, example = 1, description = "The record's id.")),
     request_body = PersonWrite,
     responses((status = 200, description = "The person as now stored.", body = Person)))]
 pub async fn update(
@@ -102,7 +102,7 @@ pub async fn update(
 
 /// Delete a person (`people:write`), with their attendances.
 #[utoipa::path(delete, path = "/v1/people/{id}", tag = "people", operation_id = "deletePerson",
-    params(("id" = i64, Path, description = "The record's id.")),
+    params(("id" = i64, Path, example = 1, description = "The record's id.")),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     state: State<Arc<SearchApi>>,
