@@ -358,10 +358,14 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
         .unwrap_or_else(|| config.data_dir.join("search"));
     let engine = open_engine(&config, &index_dir)?;
     let wake = Arc::new(tokio::sync::Notify::new());
+    let index_follower =
+        turnout_search::changelog::Follower::new(search_store.clone(), Arc::clone(&engine));
     let search_api = Arc::new(turnout_search::http::SearchApi {
-        records: turnout_search::records::Records::new(search_store.clone(), Arc::clone(&clock)),
-        engine: Arc::clone(&engine),
+        records: turnout_search::records::Records::new(search_store, Arc::clone(&clock)),
+        engine,
         wake: Arc::clone(&wake),
+        applied: index_follower.applied(),
+        visible_within: Duration::from_millis(config.search.visible_timeout_ms.unwrap_or(1000)),
         public_url: config
             .public_url
             .clone()
@@ -370,7 +374,6 @@ pub async fn start_with(config: Config, options: Options) -> anyhow::Result<Runn
             .to_string(),
         clock: Arc::clone(&clock),
     });
-    let index_follower = turnout_search::changelog::Follower::new(search_store, engine);
 
     // Outreach: messages are queued in the store and sent by a worker in
     // this process (the `log` provider writes them to the data dir's

@@ -308,6 +308,10 @@ pub struct SearchConfig {
     pub timeout_ms: Option<u64>,
     /// Where the Tantivy index lives; default `<data_dir>/search`.
     pub index_dir: Option<PathBuf>,
+    /// How long a write through the API waits for its change to be
+    /// searchable on the instance that took it, in ms (default 1000; 0:
+    /// answer at once and let the index catch up).
+    pub visible_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

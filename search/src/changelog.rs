@@ -43,6 +43,9 @@ pub struct Follower {
     /// rebuilt one.
     apply_lock: Arc<Mutex<()>>,
     rebuilding: Arc<std::sync::atomic::AtomicBool>,
+    /// Fired after every batch applied, for writers waiting to see their
+    /// change searchable ([`crate::http::SearchApi`]).
+    applied: Arc<Notify>,
 }
 
 /// Splits changes into the documents to write and the ids to delete,
@@ -74,7 +77,13 @@ impl Follower {
             engine,
             apply_lock: Arc::new(Mutex::new(())),
             rebuilding: Arc::default(),
+            applied: Arc::new(Notify::new()),
         }
+    }
+
+    /// Fires (to every waiter) each time a batch reaches the index.
+    pub fn applied(&self) -> Arc<Notify> {
+        Arc::clone(&self.applied)
     }
 
     /// Applies every change after the engine's position; returns how many.
@@ -90,6 +99,7 @@ impl Follower {
             applied += changes.len();
             let (upserts, deletes) = split(changes);
             self.engine.apply(upserts, deletes, last).await?;
+            self.applied.notify_waiters();
         }
     }
 

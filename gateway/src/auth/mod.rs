@@ -7,9 +7,9 @@
 //! The edge verifies access tokens (edge/authenticate.rs) and hands the
 //! handlers here a [`Caller`]; nothing below the edge parses a token.
 
-pub mod doc;
 pub mod config;
 pub mod destination;
+pub mod doc;
 pub mod erase;
 pub mod http;
 pub mod otp;

@@ -38,7 +38,17 @@ pub struct Limits {
 
 /// What a plan does when its shared rate-limit backend (Redis) is down:
 /// keep serving at this instance's share of the limits, or refuse with 503.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    Default,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendErrorPolicy {
     #[default]

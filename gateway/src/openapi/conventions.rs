@@ -9,7 +9,9 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required};
 
 const PROBLEM: &str = "application/problem+json";
@@ -54,10 +56,12 @@ pub fn apply(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.security_schemes.insert(
         "api_key".into(),
-        RefOr::T(SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-            "X-Api-Key",
-            "`tk_<public id>_<secret>`, from `POST /admin/v1/keys` or `turnout keys create`.",
-        )))),
+        RefOr::T(SecurityScheme::ApiKey(ApiKey::Header(
+            ApiKeyValue::with_description(
+                "X-Api-Key",
+                "`tk_<public id>_<secret>`, from `POST /admin/v1/keys` or `turnout keys create`.",
+            ),
+        ))),
     );
     components.security_schemes.insert(
         "api_key_query".into(),
@@ -114,7 +118,11 @@ pub fn apply(doc: &mut OpenApi) {
             let mut errors: Vec<(u16, &str, &str)> = Vec::new();
             match class {
                 Class::Keyed { user } => {
-                    errors.push((400, "BadRequest", "`malformed_body`, `invalid_path` or `invalid_idempotency_key`."));
+                    errors.push((
+                        400,
+                        "BadRequest",
+                        "`malformed_body`, `invalid_path` or `invalid_idempotency_key`.",
+                    ));
                     errors.push(match user {
                         UserToken::Never => (401, "InvalidKey", "`invalid_api_key`: missing or unknown key."),
                         _ => (401, "InvalidKeyOrToken", "`invalid_api_key`: missing or unknown key; `invalid_token`: a user token that is missing where needed, or wrong, or expired."),
@@ -124,15 +132,31 @@ pub fn apply(doc: &mut OpenApi) {
                         errors.push((404, "NotFound", "`not_found`."));
                     }
                     if has_body {
-                        errors.push((408, "RequestTimeout", "`request_timeout`: the body did not arrive in time."));
+                        errors.push((
+                            408,
+                            "RequestTimeout",
+                            "`request_timeout`: the body did not arrive in time.",
+                        ));
                         errors.push((413, "PayloadTooLarge", "`payload_too_large`."));
                         errors.push((415, "UnsupportedMediaType", "`unsupported_media_type`: the body is not in a type the operation reads."));
                     }
-                    errors.push((422, "ValidationFailed", "`validation_failed`, with field-level `errors`."));
+                    errors.push((
+                        422,
+                        "ValidationFailed",
+                        "`validation_failed`, with field-level `errors`.",
+                    ));
                     if writes {
-                        errors.push((409, "IdempotencyConflict", "`conflict`: a request with this Idempotency-Key is still in progress."));
+                        errors.push((
+                            409,
+                            "IdempotencyConflict",
+                            "`conflict`: a request with this Idempotency-Key is still in progress.",
+                        ));
                     }
-                    errors.push((429, "TooManyRequests", "`rate_limited` or `quota_exceeded`, with Retry-After."));
+                    errors.push((
+                        429,
+                        "TooManyRequests",
+                        "`rate_limited` or `quota_exceeded`, with Retry-After.",
+                    ));
                     errors.push((503, "Unavailable", "`rate_limiter_unavailable` (a `deny` plan while the shared limiter is down) or `search_unavailable`, with Retry-After."));
                     if writes {
                         add_idempotency_key(op);
@@ -148,24 +172,36 @@ pub fn apply(doc: &mut OpenApi) {
                         errors.push((413, "PayloadTooLarge", "`payload_too_large`."));
                         errors.push((415, "UnsupportedMediaType", "`unsupported_media_type`: the body is not in a type the operation reads."));
                     }
-                    errors.push((422, "ValidationFailed", "`validation_failed`, with field-level `errors`."));
+                    errors.push((
+                        422,
+                        "ValidationFailed",
+                        "`validation_failed`, with field-level `errors`.",
+                    ));
                 }
                 Class::Open => {}
             }
             for (status, name, description) in errors {
                 shared.entry(name.to_string()).or_insert_with(|| {
                     let mut r = problem(description);
-                    add_headers(&mut r, &status.to_string(), matches!(class, Class::Keyed { .. }));
+                    add_headers(
+                        &mut r,
+                        &status.to_string(),
+                        matches!(class, Class::Keyed { .. }),
+                    );
                     RefOr::T(r)
                 });
                 op.responses
                     .responses
                     .entry(status.to_string())
-                    .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+                    .or_insert_with(|| {
+                        RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                    });
             }
             let keyed = matches!(class, Class::Keyed { .. });
             for (status, response) in op.responses.responses.iter_mut() {
-                let RefOr::T(response) = response else { continue };
+                let RefOr::T(response) = response else {
+                    continue;
+                };
                 add_headers(response, status, keyed);
             }
         }
@@ -177,9 +213,18 @@ pub fn apply(doc: &mut OpenApi) {
 }
 
 const HEADERS: [(&str, &str); 5] = [
-    ("X-Request-Id", "Echoes the client's (up to 128 visible characters) or a new one."),
-    ("RateLimit-Policy", "The key's limits, e.g. `\"rate\";q=20;w=2, \"day\";q=100000;w=86400` (draft-ietf-httpapi-ratelimit-headers)."),
-    ("RateLimit", "What is left, e.g. `\"rate\";r=19;t=1`, and the same for the quota closest to running out."),
+    (
+        "X-Request-Id",
+        "Echoes the client's (up to 128 visible characters) or a new one.",
+    ),
+    (
+        "RateLimit-Policy",
+        "The key's limits, e.g. `\"rate\";q=20;w=2, \"day\";q=100000;w=86400` (draft-ietf-httpapi-ratelimit-headers).",
+    ),
+    (
+        "RateLimit",
+        "What is left, e.g. `\"rate\";r=19;t=1`, and the same for the quota closest to running out.",
+    ),
     ("Retry-After", "Seconds to wait before trying again."),
     ("Cache-Control", "`no-store` on token responses."),
 ];
@@ -208,7 +253,10 @@ fn add_headers(response: &mut Response, status: &str, keyed: bool) {
 fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
-        .content(PROBLEM, Content::new(Some(Ref::from_schema_name("Problem"))))
+        .content(
+            PROBLEM,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
         .build()
 }
 
@@ -224,12 +272,19 @@ fn security(class: Class) -> Vec<SecurityRequirement> {
         })
     };
     match class {
-        Class::Keyed { user: UserToken::Never } => key(false).to_vec(),
-        Class::Keyed { user: UserToken::Required } => key(true).to_vec(),
-        Class::Keyed { user: UserToken::Optional } => {
-            key(false).into_iter().chain(key(true)).collect()
-        }
-        Class::Admin => vec![SecurityRequirement::new("admin_token", Vec::<String>::new())],
+        Class::Keyed {
+            user: UserToken::Never,
+        } => key(false).to_vec(),
+        Class::Keyed {
+            user: UserToken::Required,
+        } => key(true).to_vec(),
+        Class::Keyed {
+            user: UserToken::Optional,
+        } => key(false).into_iter().chain(key(true)).collect(),
+        Class::Admin => vec![SecurityRequirement::new(
+            "admin_token",
+            Vec::<String>::new(),
+        )],
         // An empty requirement: explicitly no authentication.
         Class::Open => vec![SecurityRequirement::default()],
     }

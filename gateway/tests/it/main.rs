@@ -16,6 +16,7 @@ mod messages;
 mod openapi;
 mod paths;
 mod proxy;
+mod quickstart;
 mod rate_limits;
 mod reminders;
 mod scale_out;

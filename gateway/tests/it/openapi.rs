@@ -58,8 +58,8 @@ fn the_drift_check_sees_a_changed_operation() {
     // answer changed must not compare equal to the generated one.
     let generated = turnout_gateway::openapi::document_json();
     let mut doc: Value = serde_json::from_str(&generated).unwrap();
-    doc["paths"]["/v1/events/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
-        ["schema"] = json!({"$ref": "#/components/schemas/Person"});
+    doc["paths"]["/v1/events/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] =
+        json!({"$ref": "#/components/schemas/Person"});
     let changed = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     let (line, _, _) = first_difference(&changed, &generated).expect("the change is seen");
     assert!(line > 1);
@@ -172,7 +172,10 @@ pub async fn sign_in(app: &TestApp, key: &str, dir: &Path, phone: &str) -> Strin
                 .expect("six digits in the message")
                 .to_string();
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "no code arrived");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no code arrived"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     let t: Value = app
@@ -194,10 +197,12 @@ async fn the_live_router_serves_exactly_the_documented_methods() {
     let c = config();
     let dir = c.data_dir.clone();
     let app = TestApp::start(c).await;
-    app.create_plan(json!({"name": "all", "rate_per_second": 1000, "burst": 1000,
+    app.create_plan(
+        json!({"name": "all", "rate_per_second": 1000, "burst": 1000,
         "scopes": ["events", "events:private", "events:write", "people:read", "people:write",
-                   "attendances", "messages:send", "campaigns"]}))
-        .await;
+                   "attendances", "messages:send", "campaigns"]}),
+    )
+    .await;
     let (_, key) = app.create_key("all", json!({})).await;
     let token = sign_in(&app, &key, &dir, "+12155550142").await;
     let doc = document();
@@ -211,10 +216,9 @@ async fn the_live_router_serves_exactly_the_documented_methods() {
             .replace("{token}", "no-such-token");
         for method in METHODS {
             let documented = ops.contains(&(path.clone(), method.to_string()));
-            let mut req = app.http.request(
-                method.to_uppercase().parse().unwrap(),
-                app.url(&concrete),
-            );
+            let mut req = app
+                .http
+                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete));
             req = if path.starts_with("/admin/") {
                 req.bearer_auth(&app.admin_token)
             } else {
@@ -237,7 +241,11 @@ async fn the_live_router_serves_exactly_the_documented_methods() {
             }
         }
     }
-    assert!(wrong.is_empty(), "router and document disagree:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "router and document disagree:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[tokio::test]

@@ -70,7 +70,10 @@ fn forbidden(why: impl std::fmt::Display) -> Problem {
         (status = 403, description = "Not a verified SNS message from one of our topics: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
         (status = 502, description = "The subscription could not be confirmed with SNS.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
     ))]
-pub async fn receive(State(api): State<Arc<SesWebhooks>>, body: Bytes) -> Result<StatusCode, Problem> {
+pub async fn receive(
+    State(api): State<Arc<SesWebhooks>>,
+    body: Bytes,
+) -> Result<StatusCode, Problem> {
     let message: SnsMessage =
         serde_json::from_slice(&body).map_err(|e| forbidden(format!("unreadable ({e})")))?;
     api.verifier.verify(&message).await.map_err(forbidden)?;

@@ -55,7 +55,7 @@ pub async fn create(
     }
     let event_id = body::id(&event_id)?;
     let (attendance, created) = api.records.attend(event_id, &body).await?;
-    api.written();
+    api.written().await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -210,6 +210,6 @@ pub async fn update(
         self_service_status(&body)?;
     }
     let a = api.records.update_attendance(id, &body).await?;
-    api.written();
+    api.written().await;
     Ok(Json(a))
 }

@@ -60,14 +60,39 @@ pub struct SearchApi {
     pub engine: Arc<dyn Engine>,
     /// Woken after every write, so the follower indexes it at once.
     pub wake: Arc<Notify>,
+    /// Fired by the follower after each batch it indexes.
+    pub applied: Arc<Notify>,
+    /// How long a write waits for its change to be searchable here before
+    /// answering anyway (`search.visible_timeout_ms`).
+    pub visible_within: std::time::Duration,
     /// Where `next` and `previous` links point, without a trailing slash.
     pub public_url: String,
     pub clock: Arc<dyn Clock>,
 }
 
 impl SearchApi {
-    fn written(&self) {
+    /// After a write: wakes the follower, then waits (up to
+    /// `visible_within`) until this instance's index holds the change, so
+    /// a client that writes and then searches finds what it wrote. Past
+    /// the wait the write still stands; the index catches up shortly.
+    async fn written(&self) {
         self.wake.notify_one();
+        let Ok(target) = self.records.store.last_seq().await else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + self.visible_within;
+        loop {
+            let applied = self.applied.notified();
+            tokio::pin!(applied);
+            applied.as_mut().enable();
+            if self.engine.position().seq >= target {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, applied).await.is_err() {
+                tracing::debug!(target, "a write was answered before the index caught up");
+                return;
+            }
+        }
     }
 
     fn now_unix(&self) -> i64 {
@@ -78,10 +103,7 @@ impl SearchApi {
 /// The routes of API.md's "Volunteers, events, attendances".
 pub fn router(api: Arc<SearchApi>) -> Router {
     Router::new()
-        .route(
-            "/v1/people",
-            get(people::search).post(people::create),
-        )
+        .route("/v1/people", get(people::search).post(people::create))
         .route("/v1/people/deleted", get(people::deleted))
         .route(
             "/v1/people/{id}",
@@ -89,10 +111,7 @@ pub fn router(api: Arc<SearchApi>) -> Router {
                 .patch(people::update)
                 .delete(people::delete),
         )
-        .route(
-            "/v1/events",
-            get(events::search).post(events::create),
-        )
+        .route("/v1/events", get(events::search).post(events::create))
         .route("/v1/events/deleted", get(events::deleted))
         .route(
             "/v1/events/{id}",

@@ -14,7 +14,7 @@ use turnout_core::Problem;
 use axum::body::Bytes;
 use http::StatusCode;
 
-use super::doc::{DeletionPage, Near, PeopleConditions, Paging, PersonPage, PersonWrite, Since};
+use super::doc::{DeletionPage, Near, Paging, PeopleConditions, PersonPage, PersonWrite, Since};
 use super::{Access, SearchApi, body, lists, writes};
 use crate::model::Person;
 use crate::store::RecordKind;

@@ -52,7 +52,7 @@ pub async fn create<R: Writable>(
 ) -> Result<(StatusCode, Json<R>), Problem> {
     check::<R>(&access, "create")?;
     let record: R = api.records.create(body::object(&bytes)?).await?;
-    api.written();
+    api.written().await;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -65,7 +65,7 @@ pub async fn update<R: Writable>(
     check::<R>(&access, "edit")?;
     let id = body::id(&id)?;
     let record: R = api.records.update(id, body::object(&bytes)?).await?;
-    api.written();
+    api.written().await;
     Ok(Json(record))
 }
 
@@ -76,6 +76,6 @@ pub async fn delete<R: Writable>(
 ) -> Result<StatusCode, Problem> {
     check::<R>(&access, "delete")?;
     api.records.delete::<R>(body::id(&id)?).await?;
-    api.written();
+    api.written().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,8 +2,8 @@
 //! (and so cannot derive one): what a client may send is the string form,
 //! with the rule the parser enforces written as a pattern or an example.
 
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, KnownFormat, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::resources::chrono_tz_name::TzName;
@@ -31,8 +31,7 @@ impl ToSchema for PhoneNumber {}
 
 impl PartialSchema for LanguageTag {
     fn schema() -> RefOr<Schema> {
-        string("RFC 5646 language tag, served in canonical case.", "es-MX")
-            .into()
+        string("RFC 5646 language tag, served in canonical case.", "es-MX").into()
     }
 }
 impl ToSchema for LanguageTag {}
