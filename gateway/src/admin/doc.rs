@@ -248,3 +248,55 @@ pub struct Reindexing {
 pub struct RoleChange {
     pub role: turnout_search::model::resources::Role,
 }
+
+/// `reason` is `manual` unless given.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"channel": "sms", "address": "+12155550123"}))]
+pub struct SuppressionCreate {
+    /// `sms` or `email`.
+    pub channel: String,
+    /// An E.164 number (sms) or an email address.
+    pub address: String,
+    /// `manual` (the default), `bounce`, `complaint`, `unsubscribe` or `stop`.
+    pub reason: Option<String>,
+}
+
+/// An entry of the list. Addresses are kept only as hashes, so `address`
+/// appears only when the request named it.
+#[derive(Serialize, ToSchema)]
+pub struct Suppression {
+    pub channel: String,
+    /// SHA-256 (hex) of the canonical address: E.164, or the email address
+    /// in lower case.
+    pub address_hash: String,
+    /// `stop`, `carrier` and `unsubscribe` are opt-outs (START lifts the
+    /// first two); `bounce`, `complaint` and `manual` are suppressions.
+    pub reason: String,
+    pub created_date: chrono::DateTime<chrono::Utc>,
+    pub address: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SuppressionPage {
+    pub data: Vec<Suppression>,
+    pub count: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionQuery {
+    /// `sms` or `email`.
+    pub channel: Option<String>,
+    /// With `channel`: only this address's entry.
+    pub address: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionAddress {
+    /// `sms` or `email`.
+    pub channel: String,
+    pub address: String,
+}

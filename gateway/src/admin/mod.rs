@@ -7,6 +7,7 @@ pub(crate) mod handlers;
 pub mod paging;
 pub(crate) mod search;
 pub mod service;
+pub(crate) mod suppressions;
 pub(crate) mod usage;
 pub mod views;
 
@@ -63,6 +64,12 @@ pub fn router(state: AdminState) -> Router {
             axum::routing::post(search::import_events),
         )
         .route("/admin/v1/search", get(search::status))
+        .route(
+            "/admin/v1/suppressions",
+            get(suppressions::list)
+                .post(suppressions::create)
+                .delete(suppressions::remove),
+        )
         .route(
             "/admin/v1/people/{id}",
             axum::routing::patch(search::set_role),

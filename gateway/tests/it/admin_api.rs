@@ -273,3 +273,113 @@ async fn plans_in_use_cannot_be_deleted() {
     app.create_plan(json!({"name": "p", "rate_per_second": 1, "burst": 1}))
         .await;
 }
+
+#[tokio::test]
+async fn suppressions_are_added_found_lifted_and_audited() {
+    let app = TestApp::start(config()).await;
+    app.create_plan(json!({"name": "send", "rate_per_second": 100, "burst": 100,
+        "scopes": ["messages:send"]}))
+        .await;
+    let (_, key) = app.create_key("send", json!({})).await;
+    let send = async |phone: &str| -> Value {
+        app.http
+            .post(app.url("/v1/messages"))
+            .header("x-api-key", &key)
+            .json(&json!({"channel": "sms", "to": {"phone": phone}, "template": {"body": "hi"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+
+    // Bad input names each field.
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/suppressions",
+            Some(json!({"channel": "fax", "address": 5, "why": "x"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in ["channel", "address", "why"] {
+        assert!(fields.contains(&f), "{f} missing from {fields:?}");
+    }
+
+    // Added in any spelling of the number; the same entry the second time.
+    let (status, added) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/suppressions",
+            Some(json!({"channel": "sms", "address": "+1 (215) 555-0177"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["address"], "+12155550177");
+    assert_eq!(added["reason"], "manual");
+    let (status, again) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/suppressions",
+            Some(json!({"channel": "sms", "address": "+12155550177", "reason": "bounce"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["reason"], "manual", "the first reason stays");
+    assert_eq!(again["address_hash"], added["address_hash"]);
+
+    // Nothing is sent to it now.
+    assert_eq!(send("+12155550177").await["status"], "suppressed");
+    assert_eq!(send("+12155550178").await["status"], "queued");
+
+    // Listed by hash (the address is not kept), found by address.
+    let (_, list) = app
+        .admin(Method::GET, "/admin/v1/suppressions?channel=sms", None)
+        .await;
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["data"][0]["address_hash"], added["address_hash"]);
+    assert!(list["data"][0].get("address").is_none());
+    let (_, found) = app
+        .admin(
+            Method::GET,
+            "/admin/v1/suppressions?channel=sms&address=%2B12155550177",
+            None,
+        )
+        .await;
+    assert_eq!(found["count"], 1);
+    let (_, none) = app
+        .admin(Method::GET, "/admin/v1/suppressions?channel=email", None)
+        .await;
+    assert_eq!(none["count"], 0);
+
+    // Lifted: sent again. A second lift is 404.
+    let path = "/admin/v1/suppressions?channel=sms&address=%2B12155550177";
+    let (status, _) = app.admin(Method::DELETE, path, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(send("+12155550177").await["status"], "queued");
+    let (status, body) = app.admin(Method::DELETE, path, None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    // Both changes are in the audit log, under the hash, not the number.
+    let (_, audit) = app.admin(Method::GET, "/admin/v1/audit", None).await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"].as_str().unwrap().starts_with("sms:"))
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 2, "{audit}");
+    assert!(actions.contains(&"suppression.add") && actions.contains(&"suppression.remove"));
+    assert!(
+        !audit.to_string().contains("5550177"),
+        "the number is in the audit log"
+    );
+}

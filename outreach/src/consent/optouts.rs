@@ -17,6 +17,8 @@ pub enum Reason {
     Unsubscribe,
     Bounce,
     Complaint,
+    /// Put on the list by an operator (`POST /admin/v1/suppressions`).
+    Manual,
 }
 
 impl Reason {
@@ -27,6 +29,7 @@ impl Reason {
             Reason::Unsubscribe => "unsubscribe",
             Reason::Bounce => "bounce",
             Reason::Complaint => "complaint",
+            Reason::Manual => "manual",
         }
     }
 
@@ -45,13 +48,14 @@ impl Reason {
         }
     }
 
-    fn parse(raw: &str) -> Option<Reason> {
+    pub fn parse(raw: &str) -> Option<Reason> {
         [
             Reason::Stop,
             Reason::Carrier,
             Reason::Unsubscribe,
             Reason::Bounce,
             Reason::Complaint,
+            Reason::Manual,
         ]
         .into_iter()
         .find(|r| r.as_str() == raw)
@@ -67,6 +71,17 @@ fn address_hash(channel: Channel, address: &str) -> String {
     token::sha256_hex(&canonical)
 }
 
+/// One entry of the list, as operators see it: never the address, which
+/// is not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub channel: Channel,
+    pub address_hash: String,
+    pub reason: Reason,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct OptOuts {
     store: Store,
@@ -78,14 +93,15 @@ impl OptOuts {
     }
 
     /// Records an opt-out or suppression; the first reason recorded stays.
+    /// Whether the address was new to the list.
     pub async fn add(
         &self,
         channel: Channel,
         address: &str,
         reason: Reason,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
             "INSERT INTO outreach_optouts (channel, address_hash, reason, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (channel, address_hash) DO NOTHING",
         )
@@ -94,8 +110,78 @@ impl OptOuts {
         .bind(reason.as_str())
         .bind(now_ms)
         .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// The entry for an address, whatever its reason.
+    pub async fn find(&self, channel: Channel, address: &str) -> Result<Option<Entry>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT address_hash, reason, created_at FROM outreach_optouts \
+             WHERE channel = $1 AND address_hash = $2",
+        )
+        .bind(channel.as_str())
+        .bind(address_hash(channel, address))
+        .fetch_optional(self.store.pool())
         .await?;
-        Ok(())
+        Ok(row.and_then(|(address_hash, reason, created_at)| {
+            Some(Entry {
+                channel,
+                address_hash,
+                reason: Reason::parse(&reason)?,
+                created_at,
+            })
+        }))
+    }
+
+    /// One page of the list, newest first, and how many entries it has.
+    pub async fn list(
+        &self,
+        channel: Option<Channel>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Entry>, i64), StoreError> {
+        let filter = channel.map(|c| c.as_str()).unwrap_or("%");
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT channel, address_hash, reason, created_at FROM outreach_optouts \
+             WHERE channel LIKE $1 ORDER BY created_at DESC, channel, address_hash \
+             LIMIT $2 OFFSET $3",
+        )
+        .bind(filter)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.store.pool())
+        .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outreach_optouts WHERE channel LIKE $1")
+                .bind(filter)
+                .fetch_one(self.store.pool())
+                .await?;
+        let entries = rows
+            .into_iter()
+            .filter_map(|(channel, address_hash, reason, created_at)| {
+                Some(Entry {
+                    channel: Channel::parse(&channel).ok()?,
+                    address_hash,
+                    reason: Reason::parse(&reason)?,
+                    created_at,
+                })
+            })
+            .collect();
+        Ok((entries, count))
+    }
+
+    /// Lifts an address's entry, whatever its reason.
+    pub async fn remove(&self, channel: Channel, address: &str) -> Result<bool, StoreError> {
+        let n =
+            sqlx::query("DELETE FROM outreach_optouts WHERE channel = $1 AND address_hash = $2")
+                .bind(channel.as_str())
+                .bind(address_hash(channel, address))
+                .execute(self.store.pool())
+                .await?
+                .rows_affected();
+        Ok(n > 0)
     }
 
     /// START: the recipient opts back in. Suppressions for bounces and

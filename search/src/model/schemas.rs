@@ -19,11 +19,12 @@ fn string(description: &str, example: &str) -> ObjectBuilder {
 impl PartialSchema for PhoneNumber {
     fn schema() -> RefOr<Schema> {
         string(
-            "E.164 phone number: `+`, a country code, 8 to 15 digits in all. \
-             Spaces, dots, dashes and brackets are accepted and dropped; US \
-             numbers may leave out `+1`.",
+            "E.164 phone number: `+`, then 8 to 15 digits, the first not 0. \
+             On input, spaces, dots, dashes and brackets between the digits \
+             are accepted and dropped.",
             "+12155550123",
         )
+        .pattern(Some(r"^\+[1-9][0-9]{7,14}$"))
         .into()
     }
 }
