@@ -1,9 +1,11 @@
 """Counts what a contract run did, per operation, from Schemathesis's
 NDJSON event reports: generated cases (positive and negative) and check
-outcomes. Exits non-zero when an operation that takes input got fewer
-cases than asked for, or when any check failed.
+outcomes. Exits non-zero when any check failed, when an operation of the
+document was not run, or when an operation that takes input (parameters
+or a body) got fewer cases than asked for. Operations without input have
+only a handful of distinct requests, and are listed as such.
 
-Usage: summary.py MIN_CASES REPORT.ndjson [REPORT.ndjson ...]
+Usage: summary.py MIN_CASES OPENAPI.json REPORT.ndjson [REPORT.ndjson ...]
 """
 
 import collections
@@ -13,9 +15,16 @@ import sys
 
 def main() -> int:
     minimum = int(sys.argv[1])
+    with open(sys.argv[2]) as f:
+        document = json.load(f)
+    takes_input = {}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            label = f"{method.upper()} {path}"
+            takes_input[label] = bool(op.get("parameters") or op.get("requestBody"))
     cases = collections.defaultdict(lambda: collections.Counter())
     checks = collections.defaultdict(collections.Counter)
-    for path in sys.argv[2:]:
+    for path in sys.argv[3:]:
         with open(path) as f:
             for line in f:
                 event = json.loads(line)
@@ -46,11 +55,20 @@ def main() -> int:
         c = checks[name]
         failed += c["failure"]
         print(f"{name:<34}  {c['success']:>6}  {c['failure']:>6}")
-    if short:
-        print(f"\noperations with fewer than {minimum} cases (only so many distinct requests exist):")
-        for label, total in short:
+    missing = sorted(set(takes_input) - set(cases))
+    if missing:
+        print(f"\noperations of the document that were not run: {missing}")
+    few = [(label, total) for label, total in short if takes_input.get(label, True)]
+    if few:
+        print(f"\noperations that take input but got fewer than {minimum} cases:")
+        for label, total in few:
             print(f"  {label}: {total}")
-    return 1 if failed else 0
+    bare = [(label, total) for label, total in short if not takes_input.get(label, True)]
+    if bare:
+        print(f"\noperations without parameters or body (only so many distinct requests exist):")
+        for label, total in bare:
+            print(f"  {label}: {total}")
+    return 1 if failed or missing or few else 0
 
 
 if __name__ == "__main__":
