@@ -3,7 +3,7 @@
 //! what they promise is written here and checked by the contract tests.
 
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::keys::model::{KeyStatus, KeyType};
 use crate::limiter::BackendErrorPolicy;
@@ -179,21 +179,6 @@ pub struct UsagePage {
     pub previous: Option<String>,
 }
 
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
-    /// A key id.
-    pub key: Option<String>,
-    /// A route prefix, e.g. `/v1/events`.
-    pub route: Option<String>,
-    /// RFC 3339 or unix seconds; an hour ago by default.
-    pub from: Option<String>,
-    /// RFC 3339 or unix seconds; now by default. At most 92 days after `from`.
-    pub to: Option<String>,
-    /// `minute`, `hour` (the default) or `day`.
-    pub granularity: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
@@ -213,15 +198,6 @@ pub struct AuditPage {
     pub count: u64,
     pub next: Option<String>,
     pub previous: Option<String>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Paging {
-    #[param(minimum = 1, maximum = 100)]
-    pub per_page: Option<u32>,
-    /// Opaque; taken from a `next` or `previous` link.
-    pub cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -282,21 +258,4 @@ pub struct SuppressionPage {
     pub count: u64,
     pub next: Option<String>,
     pub previous: Option<String>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SuppressionQuery {
-    /// `sms` or `email`.
-    pub channel: Option<String>,
-    /// With `channel`: only this address's entry.
-    pub address: Option<String>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SuppressionAddress {
-    /// `sms` or `email`.
-    pub channel: String,
-    pub address: String,
 }

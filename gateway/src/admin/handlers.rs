@@ -36,7 +36,7 @@ pub async fn create_plan(
 
 /// List plans.
 #[utoipa::path(get, path = "/admin/v1/plans", tag = "admin", operation_id = "listPlans",
-    params(super::doc::Paging),
+    params(PageParams),
     responses((status = 200, description = "One page of plans.", body = super::doc::PlanPage)))]
 pub async fn list_plans(
     State(s): State<AdminState>,
@@ -117,7 +117,7 @@ pub async fn create_key(
 
 /// List keys (without secrets).
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "admin", operation_id = "listKeys",
-    params(super::doc::Paging),
+    params(PageParams),
     responses((status = 200, description = "One page of keys.", body = super::doc::KeyPage)))]
 pub async fn list_keys(
     State(s): State<AdminState>,
@@ -190,7 +190,7 @@ pub async fn revoke_key(
 
 /// Every change made through the admin API or the CLI, newest first.
 #[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", operation_id = "listAudit",
-    params(super::doc::Paging),
+    params(PageParams),
     responses((status = 200, description = "One page of entries.", body = super::doc::AuditPage)))]
 pub async fn list_audit(
     State(s): State<AdminState>,

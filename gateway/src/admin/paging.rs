@@ -13,9 +13,15 @@ use turnout_core::problem::FieldError;
 pub const DEFAULT_PER_PAGE: i64 = 25;
 pub const MAX_PER_PAGE: i64 = 100;
 
-#[derive(Debug, Default, Deserialize)]
+/// Read as strings so that a bad value is a 422 naming the field; the
+/// OpenAPI document states the types a client should send.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Opaque; taken from a `next` or `previous` link.
     pub cursor: Option<String>,
+    /// 25 by default, 100 at most.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
 }
 

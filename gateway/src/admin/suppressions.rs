@@ -151,18 +151,24 @@ pub async fn create(
     Ok((status, Json(view(&entry, Some(&address)))).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `sms` or `email`.
     channel: Option<String>,
+    /// With `channel`: only this address's entry.
     address: Option<String>,
+    /// Opaque; taken from a `next` or `previous` link.
     cursor: Option<String>,
+    /// 25 by default, 100 at most.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     per_page: Option<String>,
 }
 
 /// The list, newest first; or, with `channel` and `address`, that
 /// address's entry (if any).
 #[utoipa::path(get, path = "/admin/v1/suppressions", tag = "admin", operation_id = "listSuppressions",
-    params(super::doc::SuppressionQuery, super::doc::Paging),
+    params(ListParams),
     responses((status = 200, description = "One page of entries.", body = super::doc::SuppressionPage)))]
 pub async fn list(
     State(s): State<AdminState>,
@@ -215,16 +221,21 @@ pub async fn list(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveParams {
+    /// `sms` or `email`.
+    #[param(required = true)]
     channel: Option<String>,
+    /// An E.164 number or an email address.
+    #[param(required = true)]
     address: Option<String>,
 }
 
 /// Lift an address's entry, whatever its reason: messages to it are sent
 /// again. (A person who replied STOP opts back in by replying START.)
 #[utoipa::path(delete, path = "/admin/v1/suppressions", tag = "admin", operation_id = "removeSuppression",
-    params(super::doc::SuppressionAddress),
+    params(RemoveParams),
     responses(
         (status = 204, description = "Removed."),
         (status = 404, description = "`not_found`: the address is not on the list.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),

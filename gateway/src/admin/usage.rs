@@ -12,12 +12,18 @@ use super::AdminState;
 use super::extract::{AdminCaller, QueryParams};
 use crate::usage::report::{self, Granularity};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageParams {
+    /// A key id.
     key: Option<String>,
+    /// A route prefix, e.g. `/v1/events`.
     route: Option<String>,
+    /// RFC 3339 or unix seconds; an hour ago by default.
     from: Option<String>,
+    /// RFC 3339 or unix seconds; now by default. At most 92 days after `from`.
     to: Option<String>,
+    /// `minute`, `hour` (the default) or `day`.
     granularity: Option<String>,
 }
 
@@ -35,7 +41,7 @@ const MAX_SPAN_SECS: i64 = 92 * 86_400;
 /// Calls, rejections by reason, status classes and latency percentiles
 /// per key, route and period.
 #[utoipa::path(get, path = "/admin/v1/usage", tag = "admin", operation_id = "getUsage",
-    params(super::doc::UsageQuery),
+    params(UsageParams),
     responses((status = 200, description = "One row per period, key and route.", body = super::doc::UsagePage)))]
 pub async fn get_usage(
     State(s): State<AdminState>,

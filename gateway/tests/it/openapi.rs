@@ -37,15 +37,43 @@ fn first_difference(a: &str, b: &str) -> Option<(usize, String, String)> {
     unreachable!()
 }
 
+/// The first place two JSON documents differ, as a JSON pointer with both
+/// values there, so a failing drift check says which operation changed.
+fn json_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => json_difference(p, q, &here),
+                    (p, q) => Some(format!("{here}: checked in {p:?}, generated {q:?}")),
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| json_difference(p, q, &format!("{at}/{i}"))),
+        (p, q) if p == q => None,
+        (p, q) => Some(format!("{at}: checked in {p}, generated {q}")),
+    }
+}
+
 #[test]
 fn the_checked_in_document_is_what_the_code_generates() {
     let generated = turnout_gateway::openapi::document_json();
     let path = repo().join("openapi/openapi.json");
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     if let Some((line, theirs, ours)) = first_difference(&checked_in, &generated) {
+        let parsed: Value = serde_json::from_str(&checked_in).unwrap_or(Value::Null);
+        let where_ = json_difference(&parsed, &serde_json::from_str(&generated).unwrap(), "")
+            .unwrap_or_else(|| "the same JSON, written differently".into());
         panic!(
             "openapi/openapi.json differs from what the code generates; regenerate it with\n    {REGENERATE}\n\
-             first difference, line {line}:\n  checked in: {theirs}\n  generated:  {ours}"
+             first difference: {where_}\n\
+             (line {line}:\n  checked in: {theirs}\n  generated:  {ours})"
         );
     }
     // A trailing-newline-only difference is a difference too.
@@ -63,6 +91,14 @@ fn the_drift_check_sees_a_changed_operation() {
     let changed = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     let (line, _, _) = first_difference(&changed, &generated).expect("the change is seen");
     assert!(line > 1);
+    let original: Value = serde_json::from_str(&generated).unwrap();
+    let report = json_difference(&doc, &original, "").expect("the change is located");
+    assert!(
+        report.starts_with(
+            "/paths/~1v1~1events~1{id}/get/responses/200/content/application~1json/schema/$ref"
+        ),
+        "{report}"
+    );
 }
 
 fn document() -> Value {
