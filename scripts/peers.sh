@@ -9,7 +9,8 @@
 #     noida-db (presents as Elasticsearch 8.15, port 9250) and osmem-server
 #     (presents as OpenSearch 3, port 9251).
 # It also installs Schemathesis (for openapi/contract/run.sh) in the same
-# virtualenv, and Debian's chromium for the docs-page browser test.
+# virtualenv, playwright-core beside Prism, and Debian's chromium for the
+# docs-page browser tests.
 # Installs go to peers/node_modules and peers/.venv (both git-ignored), so a
 # clean clone needs only the npm, PyPI and Debian registries.
 set -euo pipefail
@@ -33,6 +34,14 @@ wait_for() { # name, url
   return 1
 }
 
+# The npm peers (Prism, playwright-core); reinstalled when package.json
+# changes.
+if ! cmp -s peers/package.json peers/node_modules/.turnout-installed.json 2>/dev/null; then
+  echo "peers: installing the npm peers"
+  (cd peers && npm install --no-audit --no-fund --loglevel=error)
+  cp peers/package.json peers/node_modules/.turnout-installed.json
+fi
+
 # One virtualenv for the Python peers; reinstalled when requirements.txt
 # changes.
 if ! cmp -s peers/requirements.txt peers/.venv/installed.txt 2>/dev/null; then
@@ -50,10 +59,7 @@ fi
 
 if [ -f "$TWILIO_OPENAPI" ]; then
   if ! up "http://127.0.0.1:$PRISM_PORT/"; then
-    if [ ! -x peers/node_modules/.bin/prism ]; then
-      echo "peers: installing Prism"
-      (cd peers && npm install --no-audit --no-fund --loglevel=error)
-    fi
+
     echo "peers: starting Prism (Twilio's contract) on 127.0.0.1:$PRISM_PORT"
     nohup peers/node_modules/.bin/prism mock -h 127.0.0.1 -p "$PRISM_PORT" "$TWILIO_OPENAPI" \
       >peers/logs/prism.log 2>&1 &

@@ -365,3 +365,49 @@ async fn a_browser_renders_every_operation_on_the_docs_page() {
     assert_eq!(html.matches("class=\"try\"").count(), expected);
     assert!(html.matches("class=\"response\"").count() >= expected);
 }
+
+/// The "try it" form, used as a reader would (openapi/contract/try_it.cjs
+/// drives Chromium through playwright-core): the key typed at the top of
+/// the page goes with the request, and the page shows the answer.
+#[tokio::test]
+async fn the_docs_page_tries_an_operation_with_the_readers_key() {
+    let app = TestApp::start(config()).await;
+    app.create_plan(json!({"name": "docs", "rate_per_second": 100, "burst": 100,
+        "scopes": ["events", "events:write"]}))
+        .await;
+    let (_, key) = app.create_key("docs", json!({})).await;
+    let created = app
+        .http
+        .post(app.url("/v1/events"))
+        .header("x-api-key", &key)
+        .json(
+            &json!({"title": "Tried from the docs", "event_type": "CANVASS",
+            "location": {"postal_code": "19107"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let script = repo().join("openapi/contract/try_it.cjs");
+    let (base, typed) = (app.base.clone(), key.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(base)
+            .arg(typed)
+            .output()
+            .expect("node runs (scripts/peers.sh installs playwright-core)")
+    })
+    .await
+    .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.starts_with("200 OK"), "{shown}");
+    assert!(shown.contains("ratelimit-policy: "), "{shown}");
+    assert!(shown.contains("\"Tried from the docs\""), "{shown}");
+    assert!(shown.contains("\"count\": 1"), "{shown}");
+}
