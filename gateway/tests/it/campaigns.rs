@@ -258,6 +258,11 @@ async fn consent_one_per_address_footer_and_the_recipients_own_window(backend: B
         .await;
     assert_eq!(suppressed["data"].as_array().unwrap().len(), 1);
     assert!(suppressed["next"].is_string(), "{suppressed}");
+    // `count` is every match, not the page.
+    assert_eq!(
+        suppressed["count"], c["stats"]["suppressed"],
+        "{suppressed}"
+    );
 
     // A second campaign to Ana: no footer this time.
     let second: Value = r

@@ -220,6 +220,19 @@ async fn keywords_opt_out_and_in_with_exactly_one_reply(backend: Backend) {
     assert_eq!(listed["count"], 1, "{listed}");
     assert_eq!(listed["data"][0]["body"], "What time on Saturday?");
     assert_eq!(listed["data"][0]["from"], n);
+    // Newest first; `count` is every reply, not the page.
+    r.inbound(&next_sid(), n, "Can I bring a friend?", AUTH_TOKEN)
+        .await;
+    let page: Value = r
+        .app
+        .get("/v1/inbound?per_page=1", &r.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["count"], 2, "{page}");
+    assert_eq!(page["data"][0]["body"], "Can I bring a friend?");
+    assert!(page["next"].is_string(), "{page}");
     r.app.stop().await;
 }
 

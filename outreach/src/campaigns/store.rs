@@ -270,6 +270,18 @@ impl Campaigns {
     }
 
     /// A page of the campaign's messages in id order, after `after`.
+    /// How many of a campaign's messages are (in `status`), for the
+    /// envelope's `count`.
+    pub async fn count_messages(&self, id: i64, status: Option<Status>) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outreach_messages WHERE campaign_id = $1 AND ($2 = '' OR status = $2)",
+        )
+        .bind(id)
+        .bind(status.map_or("", Status::as_str))
+        .fetch_one(self.store.pool())
+        .await?)
+    }
+
     pub async fn messages(
         &self,
         id: i64,

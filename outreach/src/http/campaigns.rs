@@ -413,7 +413,7 @@ pub async fn messages(
         }
         _ => None,
     };
-    let count = rows.len();
+    let count = api.campaigns.count_messages(c.id, status).await?;
     Ok(Json(json!({
         "data": rows,
         "count": count,

@@ -54,7 +54,7 @@ pub async fn list(
     };
     Ok(Json(json!({
         "data": rows,
-        "count": rows.len(),
+        "count": api.inbound.count().await?,
         "next": next,
         "previous": null,
     })))

@@ -89,6 +89,15 @@ impl InboundLog {
 
     /// Replies that were not keywords, newest first, before `before` (an
     /// id; 0 for the first page).
+    /// How many replies are listed in all (for the envelope's `count`).
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outreach_inbound WHERE keyword IS NULL")
+                .fetch_one(self.store.pool())
+                .await?,
+        )
+    }
+
     pub async fn replies(&self, before: i64, limit: usize) -> Result<Vec<Inbound>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, channel, sender, body, received_at FROM outreach_inbound \
