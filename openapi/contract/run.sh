@@ -16,6 +16,8 @@
 # Usage: openapi/contract/run.sh [TURNOUT_BINARY]
 #   CONTRACT_EXAMPLES  cases per operation (default 50)
 #   CONTRACT_SEED      Hypothesis seed (default: random; printed)
+#   CONTRACT_TIMEOUT   seconds one of the four runs may take (default 600;
+#                      a run takes about 15-45 s here)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,6 +25,7 @@ BIN=${1:-target/debug/turnout}
 ST=${SCHEMATHESIS:-peers/.venv/bin/schemathesis}
 EXAMPLES=${CONTRACT_EXAMPLES:-50}
 SEED=${CONTRACT_SEED:-$RANDOM$RANDOM}
+LIMIT=${CONTRACT_TIMEOUT:-600}
 OUT=target/contract
 [ -x "$BIN" ] || { echo "contract: $BIN is not built (cargo build --bin turnout)" >&2; exit 1; }
 [ -x "$ST" ] || { echo "contract: $ST is missing (scripts/peers.sh installs it)" >&2; exit 1; }
@@ -94,7 +97,7 @@ run() {
   while [ "$1" != "--" ]; do args+=(-H "$1"); shift; done
   shift
   echo "contract: $name"
-  "$ST" --no-color --config-file openapi/contract/schemathesis.toml run "${common[@]}" "${args[@]}" "$@" \
+  timeout "$LIMIT" "$ST" --no-color --config-file openapi/contract/schemathesis.toml run "${common[@]}" "${args[@]}" "$@" \
     --report junit,ndjson --report-junit-path "$OUT/$name.xml" --report-ndjson-path "$OUT/$name.ndjson" \
     | tee "$OUT/$name.log" || status=1
 }
