@@ -10,9 +10,10 @@
 //!
 //! Why it still keeps up: checks are batched by load — the checks that
 //! arrive while a script call is on the wire go together in the next one
-//! (see [`batcher`]), on one multiplexed connection. No check waits for a
-//! batch to fill, and each is still decided alone, atomically, in arrival
-//! order: nothing is traded for throughput.
+//! (see [`batcher`]), on one connection per worker thread, and the script
+//! touches each key once per call. No check waits for a batch to fill,
+//! and each is still decided alone, atomically, in arrival order: nothing
+//! is traded for throughput.
 //!
 //! Time: by default the script reads the Redis server's clock (`TIME`), so
 //! gateways with skewed clocks still share one timeline. Tests with an
@@ -45,8 +46,33 @@ use super::{
 /// Returns per check: verdict (0 allowed, 1 rate, 2 day quota, 3 month
 /// quota), now, the TAT before (-1 = none), the day and month counts after.
 const SCRIPT: &str = r#"
+-- Each key is read at most once and written at most once per call: a
+-- popular key (one app's key, shared by all its users) fills a batch
+-- with checks of the same TAT and counters, and they are decided here in
+-- order against the values in `tat` and `used`, then written back once.
+-- The script runs atomically, so this is the same as writing as it goes.
 local clock = nil
 local out = {}
+local tat, tat_ttl = {}, {}
+local count, added, count_ttl = {}, {}, {}
+local function read_tat(key)
+  local v = tat[key]
+  if v == nil then
+    v = redis.call('GET', key)
+    v = v and tonumber(v) or false
+    tat[key] = v
+  end
+  return v
+end
+local function read_count(key)
+  local v = count[key]
+  if v == nil then
+    v = tonumber(redis.call('GET', key) or '0')
+    count[key] = v
+    added[key] = 0
+  end
+  return v
+end
 for c = 0, #KEYS / 3 - 1 do
   local k, a = c * 3, c * 8
   local now = tonumber(ARGV[a + 1])
@@ -60,37 +86,41 @@ for c = 0, #KEYS / 3 - 1 do
   local interval = tonumber(ARGV[a + 2])
   local tolerance = tonumber(ARGV[a + 3])
   local mode = tonumber(ARGV[a + 8])
-  local stored = redis.call('GET', KEYS[k + 1])
-  if stored then stored = tonumber(stored) end
+  local key = KEYS[k + 1]
+  local stored = read_tat(key)
   local verdict = 0
   local used = {0, 0}
   if mode == 2 then
     if stored and stored - interval > now then
-      redis.call('SET', KEYS[k + 1], string.format('%.0f', stored - interval),
-        'PX', math.ceil((stored - interval - now) / 1000) + 1000)
+      tat[key] = stored - interval
+      tat_ttl[key] = math.ceil((stored - interval - now) / 1000) + 1000
     elseif stored then
-      redis.call('DEL', KEYS[k + 1])
+      tat[key] = false
+      tat_ttl[key] = 0
     end
-    stored = nil
+    stored = false
   else
     for i = 1, 2 do
       local limit = tonumber(ARGV[a + 2 + 2 * i])
       if limit >= 0 then
-        used[i] = tonumber(redis.call('GET', KEYS[k + 1 + i]) or '0')
+        used[i] = read_count(KEYS[k + 1 + i])
         if verdict == 0 and used[i] >= limit then verdict = 1 + i end
       end
     end
-    local tat = now
-    if stored and stored > now then tat = stored end
-    local new_tat = tat + interval
+    local t = now
+    if stored and stored > now then t = stored end
+    local new_tat = t + interval
     if verdict == 0 and now < new_tat - tolerance then verdict = 1 end
     if verdict == 0 and mode == 1 then
-      redis.call('SET', KEYS[k + 1], string.format('%.0f', new_tat),
-        'PX', math.ceil((new_tat - now) / 1000) + 1000)
+      tat[key] = new_tat
+      tat_ttl[key] = math.ceil((new_tat - now) / 1000) + 1000
       for i = 1, 2 do
         if tonumber(ARGV[a + 2 + 2 * i]) >= 0 then
-          used[i] = redis.call('INCR', KEYS[k + 1 + i])
-          if used[i] == 1 then redis.call('EXPIRE', KEYS[k + 1 + i], ARGV[a + 3 + 2 * i]) end
+          local q = KEYS[k + 1 + i]
+          count[q] = count[q] + 1
+          added[q] = added[q] + 1
+          count_ttl[q] = ARGV[a + 3 + 2 * i]
+          used[i] = count[q]
         end
       end
     end
@@ -100,6 +130,18 @@ for c = 0, #KEYS / 3 - 1 do
   out[#out + 1] = stored or -1
   out[#out + 1] = used[1]
   out[#out + 1] = used[2]
+end
+for key, ttl in pairs(tat_ttl) do
+  if tat[key] then
+    redis.call('SET', key, string.format('%.0f', tat[key]), 'PX', ttl)
+  else
+    redis.call('DEL', key)
+  end
+end
+for key, n in pairs(added) do
+  if n > 0 then
+    if redis.call('INCRBY', key, n) == n then redis.call('EXPIRE', key, count_ttl[key]) end
+  end
 end
 return out
 "#;
