@@ -27,6 +27,21 @@ pub fn address(person: &Person, channel: Channel) -> Option<String> {
     }
 }
 
+/// A bare address given for a channel, in the form messages are sent to:
+/// an E.164 number for SMS, an email address as given for email; else why
+/// not, for the caller's field error.
+pub fn parse_address(channel: Channel, raw: &str) -> Result<String, String> {
+    match channel {
+        Channel::Sms => turnout_search::model::PhoneNumber::parse(raw)
+            .map(|p| p.as_str().to_string())
+            .map_err(|e| e.0),
+        Channel::Email if turnout_search::model::resources::is_email_address(raw) => {
+            Ok(raw.to_string())
+        }
+        Channel::Email => Err("is not an email address".to_string()),
+    }
+}
+
 /// The person as served, which is what `{{ given_name }}` reads.
 pub fn vars(person: &Person) -> Map<String, Value> {
     match serde_json::to_value(person) {

@@ -42,12 +42,10 @@ fn address(
     errors: &mut Vec<FieldError>,
 ) -> Option<(Channel, String)> {
     let channel = match channel {
-        Some("sms") => Some(Channel::Sms),
-        Some("email") => Some(Channel::Email),
-        Some(_) => {
+        Some(raw) => Channel::parse(raw).ok().or_else(|| {
             errors.push(FieldError::new("channel", "must be sms or email"));
             None
-        }
+        }),
         None => {
             errors.push(FieldError::new("channel", "is required: sms or email"));
             None
@@ -57,22 +55,12 @@ fn address(
         errors.push(FieldError::new("address", "is required"));
         return None;
     };
-    match channel? {
-        Channel::Sms => match turnout_search::model::PhoneNumber::parse(raw) {
-            Ok(p) => Some((Channel::Sms, p.as_str().to_string())),
-            Err(e) => {
-                errors.push(FieldError::new("address", e.0));
-                None
-            }
-        },
-        Channel::Email => {
-            let trimmed = raw.trim();
-            if turnout_search::model::resources::is_email_address(trimmed) {
-                Some((Channel::Email, trimmed.to_string()))
-            } else {
-                errors.push(FieldError::new("address", "is not an email address"));
-                None
-            }
+    let channel = channel?;
+    match turnout_outreach::recipients::parse_address(channel, raw.trim()) {
+        Ok(address) => Some((channel, address)),
+        Err(why) => {
+            errors.push(FieldError::new("address", why));
+            None
         }
     }
 }
@@ -198,14 +186,9 @@ pub async fn list(
     }
     let channel = match p.channel.as_deref() {
         None => None,
-        Some("sms") => Some(Channel::Sms),
-        Some("email") => Some(Channel::Email),
-        Some(_) => {
-            return Err(Problem::validation(vec![FieldError::new(
-                "channel",
-                "must be sms or email",
-            )]));
-        }
+        Some(raw) => Some(Channel::parse(raw).map_err(|_| {
+            Problem::validation(vec![FieldError::new("channel", "must be sms or email")])
+        })?),
     };
     let (entries, count) = optouts.list(channel, page.offset, page.per_page).await?;
     let extra = channel

@@ -21,7 +21,7 @@ use turnout_core::problem::FieldError;
 use super::{OutreachApi, Sender};
 use crate::campaigns::launch::{LaunchError, Launcher};
 use crate::campaigns::{Campaign, CampaignStatus, Spec, TemplateRef};
-use crate::queue::{Channel, NewMessage, Status};
+use crate::queue::{NewMessage, Status};
 use crate::templates::Compiled;
 
 fn conflict(detail: impl Into<String>) -> Problem {
@@ -32,7 +32,9 @@ fn date(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-async fn load(api: &OutreachApi, raw: &str) -> Result<Campaign, Problem> {
+/// The campaign a request names, for a key that holds `campaigns`.
+async fn load(api: &OutreachApi, sender: &Sender, raw: &str) -> Result<Campaign, Problem> {
+    sender.require_campaigns()?;
     let id: i64 = raw
         .parse()
         .map_err(|_| Problem::not_found("no such campaign"))?;
@@ -131,8 +133,7 @@ pub async fn read(
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
+    let c = load(&api, &sender, &id).await?;
     Ok(Json(view(&api, &c).await?))
 }
 
@@ -146,13 +147,10 @@ pub async fn preview(
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
-    let api = &*api;
-    let c = &c;
-    let template = compiled(api, &c.spec).await?;
-    let (tally, samples) = launcher(api)
-        .preview(c, &template, api.now_ms(), 5)
+    let c = load(&api, &sender, &id).await?;
+    let template = compiled(&api, &c.spec).await?;
+    let (tally, samples) = launcher(&api)
+        .preview(&c, &template, api.now_ms(), 5)
         .await
         .map_err(launch_problem)?;
     Ok(Json(json!({"counts": tally, "samples": samples})))
@@ -172,30 +170,15 @@ pub async fn test(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
-    let (api, sender, c, body) = (&*api, &sender, &c, &body);
-    let body = turnout_core::problem::json_object(body)?;
+    let c = load(&api, &sender, &id).await?;
+    let body = turnout_core::problem::json_object(&body)?;
     let mut errors = FieldError::unknown_fields(&body, &["to"]);
     let channel = c.spec.channel;
     let mut addresses = Vec::new();
     match body.get("to") {
         Some(Value::Array(items)) if !items.is_empty() && items.len() <= 20 => {
             for (i, item) in items.iter().enumerate() {
-                let raw = item.as_str().unwrap_or_default();
-                let parsed = match channel {
-                    Channel::Sms => turnout_search::model::PhoneNumber::parse(raw)
-                        .map(|p| p.as_str().to_string())
-                        .map_err(|e| e.0),
-                    Channel::Email => {
-                        if turnout_search::model::resources::is_email_address(raw) {
-                            Ok(raw.to_string())
-                        } else {
-                            Err("is not an email address".to_string())
-                        }
-                    }
-                };
-                match parsed {
+                match crate::recipients::parse_address(channel, item.as_str().unwrap_or_default()) {
                     Ok(a) => addresses.push(a),
                     Err(m) => errors.push(FieldError::new(format!("to[{i}]"), m)),
                 }
@@ -206,9 +189,9 @@ pub async fn test(
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
-    let template = compiled(api, &c.spec).await?;
-    let (_, samples) = launcher(api)
-        .preview(c, &template, api.now_ms(), 1)
+    let template = compiled(&api, &c.spec).await?;
+    let (_, samples) = launcher(&api)
+        .preview(&c, &template, api.now_ms(), 1)
         .await
         .map_err(launch_problem)?;
     let vars = match samples.first().and_then(|s| s["person_id"].as_i64()) {
@@ -359,8 +342,7 @@ pub async fn messages(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
+    let c = load(&api, &sender, &id).await?;
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
@@ -431,8 +413,7 @@ pub async fn launch(
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
+    let c = load(&api, &sender, &id).await?;
     launch_now(&api, &c).await
 }
 
@@ -445,8 +426,7 @@ pub async fn pause(
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
+    let c = load(&api, &sender, &id).await?;
     control(&api, &c, "pause").await
 }
 
@@ -459,8 +439,7 @@ pub async fn resume(
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
+    let c = load(&api, &sender, &id).await?;
     control(&api, &c, "resume").await
 }
 
@@ -473,7 +452,6 @@ pub async fn cancel(
     Extension(sender): Extension<Sender>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    sender.require_campaigns()?;
-    let c = load(&api, &id).await?;
+    let c = load(&api, &sender, &id).await?;
     control(&api, &c, "cancel").await
 }
