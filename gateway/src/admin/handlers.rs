@@ -23,7 +23,7 @@ async fn applied(state: &AdminState) {
 /// Create a plan.
 #[utoipa::path(post, path = "/admin/v1/plans", tag = "admin", operation_id = "createPlan",
     request_body = super::doc::PlanWrite,
-    responses((status = 201, description = "Created.", body = super::doc::Plan), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 201, description = "Created.", body = super::doc::Plan), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn create_plan(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -73,7 +73,7 @@ pub async fn get_plan(
 #[utoipa::path(patch, path = "/admin/v1/plans/{id}", tag = "admin", operation_id = "updatePlan",
     params(("id" = String, Path, description = "The plan's id.")),
     request_body = super::doc::PlanWrite,
-    responses((status = 200, description = "The plan as now stored.", body = super::doc::Plan), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The plan as now stored.", body = super::doc::Plan), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn update_plan(
     State(s): State<AdminState>,
     caller: AdminCaller,
@@ -88,7 +88,7 @@ pub async fn update_plan(
 /// Delete a plan that no key uses.
 #[utoipa::path(delete, path = "/admin/v1/plans/{id}", tag = "admin", operation_id = "deletePlan",
     params(("id" = String, Path, description = "The plan's id.")),
-    responses((status = 204, description = "Deleted."), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted."), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn delete_plan(
     State(s): State<AdminState>,
     caller: AdminCaller,

@@ -24,7 +24,7 @@ use super::extract::AdminCaller;
         content((String = "application/x-ndjson"), (String = "text/csv"))),
     responses(
         (status = 200, description = "What happened to each line.", body = turnout_search::import::Summary),
-        (status = 415, description = "Neither NDJSON nor CSV.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 415, description = "Neither NDJSON nor CSV."),
     ))]
 pub async fn import_people(
     state: State<AdminState>,
@@ -41,7 +41,7 @@ pub async fn import_people(
         content((String = "application/x-ndjson"), (String = "text/csv"))),
     responses(
         (status = 200, description = "What happened to each line.", body = turnout_search::import::Summary),
-        (status = 415, description = "Neither NDJSON nor CSV.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 415, description = "Neither NDJSON nor CSV."),
     ))]
 pub async fn import_events(
     state: State<AdminState>,

@@ -221,7 +221,7 @@ pub struct RemoveParams {
     params(RemoveParams),
     responses(
         (status = 204, description = "Removed."),
-        (status = 404, description = "`not_found`: the address is not on the list.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: the address is not on the list."),
     ))]
 pub async fn remove(
     State(s): State<AdminState>,

@@ -155,7 +155,7 @@ fn token_response(access: String, expires_in: i64, refresh: String) -> Response 
     request_body = super::doc::TokenRequest,
     responses(
         (status = 200, description = "Signed in.", body = super::doc::TokenResponse),
-        (status = 400, description = "`invalid_grant`: a wrong or expired code, or a refresh token that is not valid.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_grant`: a wrong or expired code, or a refresh token that is not valid."),
     ))]
 pub async fn token(State(auth): State<Arc<Auth>>, bytes: Bytes) -> Result<Response, Problem> {
     let body = turnout_core::problem::json_object(&bytes)?;
@@ -249,7 +249,7 @@ async fn refresh_grant(auth: &Auth, body: &Map<String, Value>) -> Result<Respons
     request_body(content = Option<super::doc::LogoutRequest>),
     responses(
         (status = 204, description = "Signed out."),
-        (status = 400, description = "`invalid_grant`: the refresh token is not valid.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_grant`: the refresh token is not valid."),
     ))]
 pub async fn logout(
     State(auth): State<Arc<Auth>>,
@@ -295,7 +295,7 @@ fn signed_in(caller: &Caller) -> Result<&super::User, Problem> {
 
 /// The signed-in person's profile.
 #[utoipa::path(get, path = "/v1/me", tag = "me", operation_id = "getMe",
-    responses((status = 200, description = "The person.", body = Person), (status = 404, description = "`not_found`: the account was erased.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The person.", body = Person), (status = 404, description = "`not_found`: the account was erased.")))]
 pub async fn me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
@@ -325,7 +325,7 @@ const SELF_EDITABLE: [&str; 7] = [
 /// Change one's own profile.
 #[utoipa::path(patch, path = "/v1/me", tag = "me", operation_id = "updateMe",
     request_body = super::doc::MeUpdate,
-    responses((status = 200, description = "The person as now stored.", body = Person), (status = 404, description = "`not_found`: the account was erased.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The person as now stored.", body = Person), (status = 404, description = "`not_found`: the account was erased.")))]
 pub async fn edit_me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
@@ -361,7 +361,7 @@ pub async fn edit_me(
 /// Erase one's account: profile, attendances, stored message bodies and
 /// outbox lines. Opt-outs are kept as hashes.
 #[utoipa::path(delete, path = "/v1/me", tag = "me", operation_id = "deleteMe",
-    responses((status = 204, description = "Erased."), (status = 404, description = "`not_found`: the account was already erased.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Erased."), (status = 404, description = "`not_found`: the account was already erased.")))]
 pub async fn erase_me(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,

@@ -5,6 +5,7 @@
 //! operation is in, the same way the edge decides (`/v1/` is keyed,
 //! `/admin/v1/` takes the admin token).
 
+use turnout_core::openapi::ProblemSchema;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -54,6 +55,14 @@ fn class(path: &str) -> Class {
 
 pub fn apply(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
+    // The problem schema, with what it refers to: every error response
+    // below points at it, whether or not a handler named it.
+    let mut problem_schemas = vec![(
+        <ProblemSchema as utoipa::ToSchema>::name().into_owned(),
+        <ProblemSchema as utoipa::PartialSchema>::schema(),
+    )];
+    <ProblemSchema as utoipa::ToSchema>::schemas(&mut problem_schemas);
+    components.schemas.extend(problem_schemas);
     components.security_schemes.insert(
         "api_key".into(),
         RefOr::T(SecurityScheme::ApiKey(ApiKey::Header(
@@ -202,6 +211,13 @@ pub fn apply(doc: &mut OpenApi) {
                 let RefOr::T(response) = response else {
                     continue;
                 };
+                // Every error is problem+json: a handler names the status
+                // and why, and the body is written here once.
+                if status.starts_with(['4', '5']) && response.content.is_empty() {
+                    response
+                        .content
+                        .insert(PROBLEM.to_string(), RefOr::T(problem_content()));
+                }
                 add_headers(response, status, keyed);
             }
         }
@@ -253,11 +269,12 @@ fn add_headers(response: &mut Response, status: &str, keyed: bool) {
 fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
-        .content(
-            PROBLEM,
-            Content::new(Some(Ref::from_schema_name("Problem"))),
-        )
+        .content(PROBLEM, problem_content())
         .build()
+}
+
+fn problem_content() -> Content {
+    Content::new(Some(Ref::from_schema_name("Problem")))
 }
 
 fn security(class: Class) -> Vec<SecurityRequirement> {

@@ -407,7 +407,7 @@ pub async fn messages(
 /// Launch a draft: plan its messages and start sending (or schedule for `send_at`).
 #[utoipa::path(post, path = "/v1/campaigns/{id}/launch", tag = "campaigns", operation_id = "launchCampaign",
     params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
-    responses((status = 200, description = "The campaign, now running or scheduled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The campaign, now running or scheduled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn launch(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -420,7 +420,7 @@ pub async fn launch(
 /// Pause a running campaign; queued messages wait.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/pause", tag = "campaigns", operation_id = "pauseCampaign",
     params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
-    responses((status = 200, description = "The campaign, now paused.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The campaign, now paused.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn pause(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -433,7 +433,7 @@ pub async fn pause(
 /// Resume a paused campaign.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/resume", tag = "campaigns", operation_id = "resumeCampaign",
     params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
-    responses((status = 200, description = "The campaign, running again.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The campaign, running again.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn resume(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,
@@ -446,7 +446,7 @@ pub async fn resume(
 /// Cancel a campaign; messages not yet claimed are cancelled.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/cancel", tag = "campaigns", operation_id = "cancelCampaign",
     params(("id" = i64, Path, example = 1, description = "The campaign's id.")),
-    responses((status = 200, description = "The campaign, now cancelled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The campaign, now cancelled.", body = super::doc::Campaign), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn cancel(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,

@@ -121,7 +121,7 @@ fn view(t: &crate::templates::named::Named) -> Value {
 /// Create a template (`campaigns`).
 #[utoipa::path(post, path = "/v1/templates", tag = "templates", operation_id = "createTemplate",
     request_body = super::doc::TemplateCreate,
-    responses((status = 201, description = "Created.", body = crate::templates::named::Named), (status = 409, description = "Conflict: see `detail`.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json")))]
+    responses((status = 201, description = "Created.", body = crate::templates::named::Named), (status = 409, description = "Conflict: see `detail`.")))]
 pub async fn create(
     State(api): State<Arc<OutreachApi>>,
     Extension(sender): Extension<Sender>,

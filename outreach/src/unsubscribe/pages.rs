@@ -56,7 +56,7 @@ async fn address(api: &Unsubscribe, token: &str) -> Result<String, Problem> {
     params(("token" = String, Path, description = "The opaque token from the List-Unsubscribe link.")),
     responses(
         (status = 200, description = "The page.", body = String, content_type = "text/html"),
-        (status = 404, description = "Not one of our links.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of our links."),
     ))]
 pub async fn show(
     State(api): State<Arc<Unsubscribe>>,
@@ -78,7 +78,7 @@ pub async fn show(
     params(("token" = String, Path, description = "The opaque token from the List-Unsubscribe link.")),
     responses(
         (status = 200, description = "Unsubscribed.", body = String, content_type = "text/html"),
-        (status = 404, description = "Not one of our links.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of our links."),
     ))]
 pub async fn unsubscribe(
     State(api): State<Arc<Unsubscribe>>,

@@ -67,8 +67,8 @@ fn forbidden(why: impl std::fmt::Display) -> Problem {
     request_body(content = super::sns_signature::SnsMessage, content_type = "text/plain"),
     responses(
         (status = 200, description = "Recorded (or already known)."),
-        (status = 403, description = "Not a verified SNS message from one of our topics: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
-        (status = 502, description = "The subscription could not be confirmed with SNS.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not a verified SNS message from one of our topics: nothing changed."),
+        (status = 502, description = "The subscription could not be confirmed with SNS."),
     ))]
 pub async fn receive(
     State(api): State<Arc<SesWebhooks>>,

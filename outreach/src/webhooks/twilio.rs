@@ -92,8 +92,8 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 204, description = "Recorded (or already known)."),
-        (status = 400, description = "MessageSid or MessageStatus missing.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
-        (status = 403, description = "Bad signature: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "MessageSid or MessageStatus missing."),
+        (status = 403, description = "Bad signature: nothing changed."),
     ))]
 pub async fn status(
     State(api): State<Arc<TwilioWebhooks>>,
@@ -156,8 +156,8 @@ fn xml_escape(s: &str) -> String {
     request_body(content = TwilioInboundForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "TwiML: the keyword's reply, or none.", body = String, content_type = "text/xml"),
-        (status = 400, description = "MessageSid or From missing.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
-        (status = 403, description = "Bad signature: nothing changed.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "MessageSid or From missing."),
+        (status = 403, description = "Bad signature: nothing changed."),
     ))]
 pub async fn inbound(
     State(api): State<Arc<TwilioWebhooks>>,

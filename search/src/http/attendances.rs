@@ -30,7 +30,7 @@ use crate::records::attendance_view;
     responses(
         (status = 201, description = "Registered.", body = Attendance),
         (status = 200, description = "Already registered: the attendance as it stands.", body = Attendance),
-        (status = 409, description = "The timeslot is full.", body = turnout_core::openapi::ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The timeslot is full."),
     ))]
 pub async fn create(
     State(api): State<Arc<SearchApi>>,
