@@ -1,10 +1,9 @@
-//! The error shape every service shares, described for the OpenAPI
-//! document: the problem+json body. The services
-//! build these bodies with `serde_json`; the schemas here are what the
-//! contract tests (Schemathesis) hold those bodies to, so a drift between
-//! the two fails a test rather than a partner's app. (Each list writes its
-//! own envelope schema, `EventPage` and the like, so that its items are
-//! typed.)
+//! The wire shapes every service shares, described for the OpenAPI
+//! document: the problem+json body, and the list envelope (one schema per
+//! kind of item, through [`list_page!`], so each list's items are typed).
+//! The services build these bodies with `serde_json`; the schemas here are
+//! what the contract tests (Schemathesis) hold those bodies to, so a drift
+//! between the two fails a test rather than a partner's app.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -41,4 +40,21 @@ pub struct ProblemSchema {
     /// Field-level problems; present on `validation_failed` (422).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+}
+
+/// Declares the list envelope schema of one kind of item, `{"data",
+/// "count", "next", "previous"}`: `count` is every match, not the page;
+/// `next` and `previous` are absolute links, or null. One macro rather
+/// than a generic type, so each list keeps its own schema name.
+#[macro_export]
+macro_rules! list_page {
+    ($name:ident, $item:ty) => {
+        #[derive(::serde::Serialize, ::utoipa::ToSchema)]
+        pub struct $name {
+            pub data: Vec<$item>,
+            pub count: u64,
+            pub next: Option<String>,
+            pub previous: Option<String>,
+        }
+    };
 }

@@ -119,21 +119,9 @@ pub struct KeyCreated {
     pub key: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct PlanPage {
-    pub data: Vec<Plan>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(PlanPage, Plan);
 
-#[derive(Serialize, ToSchema)]
-pub struct KeyPage {
-    pub data: Vec<Key>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(KeyPage, Key);
 
 #[derive(Serialize, ToSchema)]
 pub struct StatusClasses {
@@ -171,13 +159,7 @@ pub struct UsageRow {
     pub latency_ms: Latency,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct UsagePage {
-    pub data: Vec<UsageRow>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(UsagePage, UsageRow);
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntry {
@@ -192,13 +174,7 @@ pub struct AuditEntry {
     pub after: Option<serde_json::Value>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    pub data: Vec<AuditEntry>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(AuditPage, AuditEntry);
 
 #[derive(Serialize, ToSchema)]
 pub struct SearchStatus {
@@ -252,10 +228,4 @@ pub struct Suppression {
     pub address: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SuppressionPage {
-    pub data: Vec<Suppression>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(SuppressionPage, Suppression);

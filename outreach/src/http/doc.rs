@@ -103,13 +103,7 @@ pub struct TemplateReplace {
     pub html: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TemplatePage {
-    pub data: Vec<Named>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(TemplatePage, Named);
 
 /// Who a campaign goes to: a people search, or a list of ids.
 #[derive(Serialize, ToSchema)]
@@ -227,21 +221,9 @@ pub struct TestAccepted {
     pub messages: Vec<TestMessage>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct CampaignMessagePage {
-    pub data: Vec<CampaignMessage>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(CampaignMessagePage, CampaignMessage);
 
-#[derive(Serialize, ToSchema)]
-pub struct InboundPage {
-    pub data: Vec<Inbound>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(InboundPage, Inbound);
 
 /// Paging by an opaque cursor.
 #[derive(IntoParams)]

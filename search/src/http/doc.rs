@@ -135,13 +135,7 @@ pub struct PersonPage {
     pub facets: Option<Facets>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AttendancePage {
-    pub data: Vec<Attendance>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(AttendancePage, Attendance);
 
 /// A deletion, for partners keeping a copy in sync.
 #[derive(Serialize, ToSchema)]
@@ -150,13 +144,7 @@ pub struct Deletion {
     pub deleted_date: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DeletionPage {
-    pub data: Vec<Deletion>,
-    pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-}
+turnout_core::list_page!(DeletionPage, Deletion);
 
 /// Paging, on every list.
 #[derive(IntoParams)]
