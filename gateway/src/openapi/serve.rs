@@ -23,7 +23,7 @@ pub fn router() -> Router {
     responses((status = 200, description = "The document.", body = Object, content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(super::document_json).clone();
+    let body: &'static str = DOCUMENT.get_or_init(super::document_json);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

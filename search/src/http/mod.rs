@@ -77,6 +77,9 @@ impl SearchApi {
     /// the wait the write still stands; the index catches up shortly.
     async fn written(&self) {
         self.wake.notify_one();
+        if self.visible_within.is_zero() {
+            return;
+        }
         let Ok(target) = self.records.store.last_seq().await else {
             return;
         };
