@@ -119,6 +119,7 @@ pub fn apply(doc: &mut OpenApi) {
     let mut shared = std::collections::BTreeMap::new();
     for (path, item) in doc.paths.paths.iter_mut() {
         let class = class(path);
+        let keyed = matches!(class, Class::Keyed { .. });
         let has_id = path.contains('{');
         for (method, op) in operations(item) {
             let writes = matches!(method, "post" | "put" | "patch" | "delete");
@@ -192,11 +193,7 @@ pub fn apply(doc: &mut OpenApi) {
             for (status, name, description) in errors {
                 shared.entry(name.to_string()).or_insert_with(|| {
                     let mut r = problem(description);
-                    add_headers(
-                        &mut r,
-                        &status.to_string(),
-                        matches!(class, Class::Keyed { .. }),
-                    );
+                    add_headers(&mut r, &status.to_string(), keyed);
                     RefOr::T(r)
                 });
                 op.responses
@@ -206,7 +203,6 @@ pub fn apply(doc: &mut OpenApi) {
                         RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
                     });
             }
-            let keyed = matches!(class, Class::Keyed { .. });
             for (status, response) in op.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else {
                     continue;
