@@ -21,7 +21,6 @@ use tokio::sync::Notify;
 use turnout_core::{Clock, Problem};
 
 use crate::engine::Engine;
-
 use crate::records::Records;
 
 /// What a caller may do here, decided by the gateway from its key and
