@@ -81,31 +81,46 @@ wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/n
 
 taskset -c 1 nginx -c "$OUT/upstream.conf" & pids+=($!)
 taskset -c "$REDIS_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 & pids+=($!)
+REDIS_PID=$!
+declare -A GATEWAY_PID
 wait_port 9100; wait_port "$REDIS_PORT"
 taskset -c 0 "$TURNOUT" --config "$OUT/memory.toml" serve 2>"$OUT/memory.log" & pids+=($!)
+GATEWAY_PID[8080]=$!
 wait_port 8080
 python3 "$HERE/make_keys.py" "$OUT" "$ADMIN_TOKEN" 1000 8080
 for g in redis-a redis-b; do
   taskset -c 0 "$TURNOUT" --config "$OUT/$g.toml" serve 2>"$OUT/$g.log" & pids+=($!)
 done
+GATEWAY_PID[8083]=${pids[-2]}
 taskset -c 0 nginx -c "$OUT/nginx-gateway.conf" & pids+=($!)
 wait_port 8083; wait_port 8084; wait_port 8081
 sleep 1
 HOT_KEY=$(head -1 "$OUT/keys.txt")
 FLOOD_KEY=$(cat "$OUT/flood.txt")
 
-# wrk_json TARGET SCENARIO PORT CONNS ARGS... → one JSON line on stdout
+# CPU time (user + system, in clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# wrk_json TARGET SCENARIO PORT CONNS ARGS... → one JSON line on stdout,
+# with the CPU the gateway on PORT (and Redis) spent per request.
 wrk_json() {
   local target=$1 scenario=$2 port=$3 conns=$4; shift 4
-  local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" "$@" "http://127.0.0.1:$port/v1/bench/x")
-  python3 - "$target" "$scenario" <<PY
+  local gw=${GATEWAY_PID[$port]:-} g0=0 r0 out
+  [ -n "$gw" ] && g0=$(ticks "$gw")
+  r0=$(ticks "$REDIS_PID")
+  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" "$@" "http://127.0.0.1:$port/v1/bench/x")
+  local g1=0 r1; [ -n "$gw" ] && g1=$(ticks "$gw")
+  r1=$(ticks "$REDIS_PID")
+  python3 - "$target" "$scenario" "$((g1 - g0))" "$((r1 - r0))" "$(getconf CLK_TCK)" <<PY
 import json, re, sys
 out = """$out"""
 total = int(re.search(r"(\d+) requests in", out).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 non2xx = int(non2xx.group(1)) if non2xx else 0
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-print(json.dumps({"target": sys.argv[1], "scenario": sys.argv[2], "rps": rps, "admitted": total - non2xx}))
+tick_us = 1e6 / int(sys.argv[5])
+print(json.dumps({"target": sys.argv[1], "scenario": sys.argv[2], "rps": rps, "admitted": total - non2xx,
+                  "gateway_cpu_us": int(sys.argv[3]) * tick_us / total, "redis_cpu_us": int(sys.argv[4]) * tick_us / total}))
 PY
 }
 
@@ -142,6 +157,9 @@ med = lambda k, f: statistics.median([f(r) for r in by[k]])
 def pairs(scenario, field):
     a, b = by[("redis-a", scenario)], by[("redis-b", scenario)]
     return [x[field] + y[field] for x, y in zip(a, b)]
+# Ratios are taken round by round (each Redis run beside the memory run
+# just before it), since the machine's speed drifts between rounds.
+ratios = [r["rps"] / m["rps"] for m, r in zip(by[("memory", "hot_key")], by[("redis", "hot_key")])]
 mem = med(("memory", "hot_key"), lambda r: r["rps"])
 red = med(("redis", "hot_key"), lambda r: r["rps"])
 ngx = med(("nginx", "hot_key"), lambda r: r["rps"])
@@ -155,9 +173,12 @@ print()
 print("| what | req/s | ratio |")
 print("|---|---|---|")
 print(f"| one Turnout, in-memory limiter | {mem:.0f} | 1.00 |")
-print(f"| one Turnout, Redis limiter | {red:.0f} | **{red / mem:.2f} × in-memory** |")
+print(f"| one Turnout, Redis limiter | {red:.0f} | **{red / mem:.2f} × in-memory** (per round: {', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}) |")
 print(f"| nginx (limit_req, one worker) | {ngx:.0f} | 1.00 |")
 print(f"| two Turnouts sharing Redis (sum) | {two:.0f} | **{two / ngx:.2f} × nginx** |")
+print()
+cpu = lambda t, f: med((t, "hot_key"), lambda r: r[f])
+print(f"CPU per request (medians): the in-memory gateway {cpu('memory', 'gateway_cpu_us'):.1f} µs; the Redis gateway {cpu('redis', 'gateway_cpu_us'):.1f} µs, plus Redis {cpu('redis', 'redis_cpu_us'):.1f} µs.")
 print()
 print(f"Flood of one key (100/s, burst 100) through both Redis gateways at once: {adm:.0f} admitted, {expect:.0f} expected (burst + rate × {dur:.0f} s): {adm / expect:.3f}.")
 PY

@@ -14,6 +14,7 @@ pub mod memory;
 mod period;
 pub mod quota_store;
 pub mod redis;
+mod resp;
 
 use chrono_tz::Tz;
 use futures_util::future::BoxFuture;

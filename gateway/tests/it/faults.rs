@@ -25,13 +25,24 @@ fn free_port() -> u16 {
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
+    /// It listens on this Unix socket too.
+    socket: std::path::PathBuf,
+    /// Further `redis-server` arguments, such as `--requirepass`.
+    extra: Vec<String>,
 }
 
 impl PrivateRedis {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let port = free_port();
         let mut r = Self {
-            port: free_port(),
+            port,
             child: None,
+            socket: std::env::temp_dir().join(format!("turnout-redis-{port}.sock")),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         r.resume().await;
         r
@@ -39,6 +50,10 @@ impl PrivateRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn unix_url(&self) -> String {
+        format!("redis+unix://{}", self.socket.display())
     }
 
     /// Kills the server (SIGKILL): connections drop, nothing is saved.
@@ -61,7 +76,10 @@ impl PrivateRedis {
                 "",
                 "--appendonly",
                 "no",
+                "--unixsocket",
+                &self.socket.display().to_string(),
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -80,6 +98,7 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 

@@ -203,3 +203,96 @@ async fn concurrent_checks_never_take_more_than_the_burst() {
         assert_eq!(d.quotas[0].remaining, 960, "{name}");
     }
 }
+
+/// Checks issued together (one Redis batch) on two subjects, one of them
+/// under two plans — as when a plan is edited while its key is busy — are
+/// decided one by one in order against one budget per subject: the same
+/// answers, check by check, as the embedded limiter gives.
+#[tokio::test]
+async fn checks_in_flight_together_share_each_subjects_budget_in_order() {
+    let wide = limits(1.0, 6, Some(100), None);
+    let narrow = limits(1.0, 3, Some(100), None);
+    let t0 = at("2026-11-27T12:00:00Z");
+    let mut answers = Vec::new();
+    for (name, l) in limiters() {
+        let checks = (0..24).map(|i| {
+            let (subject, lim) = match i % 3 {
+                0 => ("k", &wide),
+                1 => ("k", &narrow),
+                _ => ("other", &wide),
+            };
+            l.check(subject, lim, t0)
+        });
+        let decisions: Vec<_> = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .map(|d| {
+                let d = d.unwrap();
+                (d.verdict, d.quotas[0].remaining)
+            })
+            .collect();
+        let admitted_k = decisions
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| i % 3 != 2 && d.0 == Verdict::Allowed)
+            .count() as u64;
+        assert_eq!(
+            l.peek("k", &narrow, t0).await.unwrap().quotas[0].remaining,
+            100 - admitted_k,
+            "{name}: the day quota counts every admitted check of both plans"
+        );
+        answers.push((name, decisions));
+    }
+    let (memory, redis) = (&answers[0], &answers[1]);
+    assert_eq!(memory.1, redis.1, "{} and {} disagree", memory.0, redis.0);
+    // Six of the wide plan's burst, less what the narrow plan's checks
+    // could not take once the bucket was half full; "other" gets its own six.
+    let admitted = |subject: usize| {
+        memory
+            .1
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| (i % 3 == 2) == (subject == 1) && d.0 == Verdict::Allowed)
+            .count()
+    };
+    assert_eq!(admitted(1), 6);
+    assert!((3..=6).contains(&admitted(0)), "{}", admitted(0));
+}
+
+/// The Redis limiter's own connection authenticates, selects the URL's
+/// database and also speaks over a Unix socket; a wrong password is an
+/// error that names Redis's refusal (which the fallback then acts on).
+#[tokio::test]
+async fn the_redis_limiter_connects_as_its_url_says() {
+    let redis = crate::faults::PrivateRedis::start_with(&["--requirepass", "s3cret"]).await;
+    let lim = limits(1.0, 3, Some(10), None);
+    let t0 = at("2026-11-27T12:00:00Z");
+    let admitted = |url: String| {
+        let lim = lim.clone();
+        async move {
+            let l = RedisLimiter::new(&url, "t:", RedisTime::Caller, Duration::from_secs(2))?;
+            let mut admitted = 0;
+            for _ in 0..5 {
+                if l.check("k", &lim, t0).await?.allowed() {
+                    admitted += 1;
+                }
+            }
+            Ok::<_, turnout_gateway::limiter::LimiterError>(admitted)
+        }
+    };
+    let tcp = format!("redis://:s3cret@127.0.0.1:{}/2", redis.port);
+    assert_eq!(admitted(tcp.clone()).await.unwrap(), 3);
+    // The same database: the burst is spent.
+    let unix = format!("{}?db=2&pass=s3cret", redis.unix_url());
+    assert_eq!(admitted(unix).await.unwrap(), 0);
+    // Another database: a budget of its own.
+    let other_db = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
+    assert_eq!(admitted(other_db).await.unwrap(), 3);
+
+    let wrong = format!("redis://:nope@127.0.0.1:{}/2", redis.port);
+    let err = admitted(wrong).await.unwrap_err().to_string();
+    assert!(
+        err.contains("WRONGPASS") || err.contains("invalid"),
+        "{err}"
+    );
+}
