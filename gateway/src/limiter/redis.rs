@@ -1,6 +1,6 @@
 //! The shared limiter: every gateway instance decides against the same
-//! Redis, in one server-side script per request, so N instances admit what
-//! one would.
+//! Redis, in one server-side script call per batch of checks, so N
+//! instances admit what one would.
 //!
 //! Why one script: Kong's and APISIX's Redis limiters read the count in one
 //! round trip and wrote it in another, and under load every instance read
