@@ -319,11 +319,7 @@ impl RedisLimiter {
             -1,
             0,
         ];
-        // A window without a quota names the TAT key in its place: the
-        // script never touches it, and it keeps every key of the call in
-        // one Cluster slot.
-        let tat = self.key(subject, "tat");
-        let mut keys: [String; 3] = [tat.clone(), tat.clone(), tat];
+        let mut keys: [String; 3] = [self.key(subject, "tat"), String::new(), String::new()];
         let mut windows = Vec::with_capacity(2);
         for (i, window) in Window::ALL.into_iter().enumerate() {
             if let Some(limit) = limits.quota(window) {

@@ -31,6 +31,7 @@ use super::LimiterError;
 
 /// One check on its way to Redis: its subject's three keys and seven
 /// numbers, its mode (see `redis::SCRIPT`), and where its five numbers go.
+/// A window without a quota has an empty key; see [`encode`].
 pub(super) struct Job {
     pub keys: [String; 3],
     pub args: [i64; 7],
@@ -201,23 +202,20 @@ pub(super) async fn batcher(target: Target, mut jobs: mpsc::UnboundedReceiver<Jo
                 let c = conn.as_mut().expect("connected above");
                 out.clear();
                 encode(&mut out, &c.sha, &batch);
-                match tokio::time::timeout(target.timeout, c.stream.write_all(&out)).await {
-                    Ok(Ok(())) => {
+                let written = match tokio::time::timeout(target.timeout, c.stream.write_all(&out)).await {
+                    Ok(done) => done.map_err(|e| e.to_string()),
+                    Err(_) => Err("writing to Redis timed out".to_string()),
+                };
+                match written {
+                    Ok(()) => {
                         metrics::histogram!("turnout_limiter_redis_batch_checks").record(batch.len() as f64);
                         in_flight.push_back(InFlight {
                             jobs: batch,
                             deadline: Instant::now() + target.timeout,
                         });
                     }
-                    Ok(Err(e)) => {
+                    Err(e) => {
                         conn = None;
-                        let e = e.to_string();
-                        fail(batch, &e);
-                        fail_all(&mut in_flight, &e);
-                    }
-                    Err(_) => {
-                        conn = None;
-                        let e = "writing to Redis timed out".to_string();
                         fail(batch, &e);
                         fail_all(&mut in_flight, &e);
                     }
@@ -227,12 +225,17 @@ pub(super) async fn batcher(target: Target, mut jobs: mpsc::UnboundedReceiver<Jo
     }
 }
 
+/// [`fill`] on the connection, or never without one.
+async fn read_more(conn: &mut Option<Conn>) -> Result<(), String> {
+    match conn.as_mut() {
+        Some(c) => fill(c).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reads what the socket has; an end of stream is an error, since replies
 /// are owed.
-async fn read_more(conn: &mut Option<Conn>) -> Result<(), String> {
-    let Some(c) = conn.as_mut() else {
-        return std::future::pending().await;
-    };
+async fn fill(c: &mut Conn) -> Result<(), String> {
     match c.stream.read_buf(&mut c.input).await {
         Ok(0) => Err("Redis closed the connection".into()),
         Ok(_) => Ok(()),
@@ -352,11 +355,7 @@ async fn next_reply(c: &mut Conn) -> Result<Reply, String> {
             c.input.advance(used);
             return Ok(reply);
         }
-        match c.stream.read_buf(&mut c.input).await {
-            Ok(0) => return Err("Redis closed the connection".into()),
-            Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
-        }
+        fill(c).await?;
     }
 }
 
@@ -382,8 +381,12 @@ fn encode(out: &mut Vec<u8>, sha: &str, batch: &[Job]) {
     bulk(out, b"EVALSHA");
     bulk(out, sha.as_bytes());
     bulk(out, itoa(keys as i64).as_bytes());
+    // A window without a quota gets the TAT key in its place: the script
+    // never touches it, and it keeps every key of the call in one Cluster
+    // slot.
     for job in &firsts {
         for k in &job.keys {
+            let k = if k.is_empty() { &job.keys[0] } else { k };
             bulk(out, k.as_bytes());
         }
     }
