@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, config, outbox, problem};
+use crate::support::{TestApp, config, field_names, outbox, problem};
 
 async fn app() -> (TestApp, String, String, std::path::PathBuf) {
     let c = config();
@@ -132,12 +132,7 @@ async fn bad_requests_are_refused_and_retries_send_once() {
     )
     .await;
     assert_eq!(status, 422);
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(fields, ["to.phone"]);
     // A field the recipient lacks fails this message, with the reason.
     let (status, body) = problem(

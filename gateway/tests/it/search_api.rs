@@ -16,7 +16,7 @@ use turnout_search::demo::{self, Generator};
 use turnout_search::engine::Search;
 use turnout_search::model::{Event, Person};
 
-use crate::support::{TestApp, config_on, problem};
+use crate::support::{TestApp, config_on, field_names, problem};
 
 pub const ALL_SCOPES: [&str; 5] = [
     "events",
@@ -98,15 +98,6 @@ pub async fn eventually(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| e["field"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn writes_validate_derive_and_conflict(backend: Backend) {

@@ -258,6 +258,16 @@ pub fn outbox(dir: &std::path::Path, file: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The `field` of each entry in a validation problem's `errors`.
+pub fn field_names(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub async fn problem(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let ctype = resp
